@@ -1,0 +1,9 @@
+//! `msf run` (being written).
+use anyhow::{bail, Result};
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_a: Args) -> Result<()> {
+    bail!("`msf run` is not written yet")
+}

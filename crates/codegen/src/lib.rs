@@ -1,0 +1,1 @@
+//! msf-codegen (being written).

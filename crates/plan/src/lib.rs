@@ -1,0 +1,1 @@
+//! msf-plan (being written).

@@ -1,0 +1,1 @@
+//! msf-web (being written).

@@ -1,0 +1,2 @@
+#![no_std]
+//! msf-runtime (being written).
