@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine with rustup/cargo: installs what is missing
+# (rustup targets, Chromium + ChromeDriver, QEMU for Arm and RISC-V; apt needs root or sudo),
+# then runs the Rust tests (unit, golden, planner, emitted projects under QEMU) and the page in
+# headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+echo "== rustup targets"
+rustup target add wasm32-unknown-unknown thumbv7em-none-eabihf thumbv6m-none-eabi \
+  riscv32imac-unknown-none-elf riscv32imc-unknown-none-elf
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing Chromium (Debian)"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+fi
+
+if [ -f .ci/install-qemu.sh ]; then
+  echo "== QEMU"
+  qemu_env=$(bash .ci/install-qemu.sh | tee /dev/stderr | grep -E '^QEMU_SYSTEM_[A-Z0-9_]+=' || true)
+  while IFS= read -r line; do [ -n "$line" ] && export "$line"; done <<< "$qemu_env"
+fi
+
+echo "== cargo test (workspace)"
+cargo test --workspace --exclude msf-web --exclude xtask
+
+echo "== runtime builds for the MCU targets (no std anywhere in its tree)"
+for t in thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-none-elf; do
+  cargo build -p msf-runtime --release --target "$t"
+done
+
+if grep -q 'test-web' crates/xtask/src/*.rs 2>/dev/null; then
+  echo "== the page in headless Chromium"
+  cargo xtask test-web
+fi
+echo "== all tests passed"
