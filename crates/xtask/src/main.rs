@@ -1,1 +1,162 @@
-fn main() { eprintln!("xtask: being written"); std::process::exit(1) }
+//! Developer tasks for the page: `cargo xtask <build-wasm | serve | dist | test-web>`.
+//!
+//! - build-wasm: crates/web -> wasm32-unknown-unknown (release) -> wasm-bindgen (as a library,
+//!   pinned to the wasm-bindgen crate's exact version) -> www/pkg/.
+//! - serve [--port N] [--no-build]: build, then serve the repository root on 127.0.0.1.
+//! - dist [--out DIR]: build, then write a static site (index.html, sw.js, www/) that works from
+//!   any static host and under any sub-path (every URL in it is relative).
+//! - test-web: build, make dist/, serve both (dist under a sub-path), `npm ci` and run the
+//!   Chromium tests in tests/web.
+
+mod server;
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the workspace root exists")
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+}
+
+/// Value of `--name V` in `args`, if present.
+fn opt(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn build_wasm(root: &Path) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("xtask: building crates/web for wasm32-unknown-unknown (release)");
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "--release", "--lib", "-p", "msf-web", "--target", "wasm32-unknown-unknown"])
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("cargo build of msf-web for wasm32 failed (is the target installed? rustup target add wasm32-unknown-unknown)");
+    }
+    let wasm = target_dir(root).join("wasm32-unknown-unknown/release/msf_web.wasm");
+    let out = root.join("www/pkg");
+    std::fs::create_dir_all(&out)?;
+    eprintln!("xtask: wasm-bindgen {} -> {}", wasm.display(), out.display());
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&wasm)
+        .web(true)?
+        .typescript(false)
+        .generate(&out)
+        .map_err(|e| anyhow::anyhow!("wasm-bindgen failed: {e}"))?;
+    let bg = out.join("msf_web_bg.wasm");
+    let (raw, gz) = sizes(&bg)?;
+    eprintln!("xtask: {} is {raw} bytes ({gz} gzipped)", bg.display());
+    Ok(out)
+}
+
+/// Raw and gzip (level 9) size of a file.
+fn sizes(path: &Path) -> Result<(usize, usize)> {
+    use std::io::Write;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&bytes)?;
+    Ok((bytes.len(), enc.finish()?.len()))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let e = e?;
+        let p = e.path();
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if p.is_dir() {
+            copy_dir(&p, &to.join(&name))?;
+        } else {
+            std::fs::copy(&p, to.join(&name)).with_context(|| format!("cannot copy {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn dist(root: &Path, out: &Path) -> Result<()> {
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("cannot clear {}", out.display()))?;
+    }
+    std::fs::create_dir_all(out)?;
+    std::fs::copy(root.join("index.html"), out.join("index.html"))?;
+    copy_dir(&root.join("www"), &out.join("www"))?;
+    // The service worker must sit beside index.html: a worker only controls pages at or below
+    // its own URL, and a static host cannot send Service-Worker-Allowed.
+    std::fs::write(out.join("sw.js"), server::service_worker(root)?)?;
+    std::fs::remove_file(out.join("www/sw.js")).ok();
+    eprintln!("xtask: wrote {}", out.display());
+    Ok(())
+}
+
+fn test_web(root: &Path, args: &[String]) -> Result<()> {
+    if !args.iter().any(|a| a == "--no-build") {
+        build_wasm(root)?;
+    }
+    let dist_dir = root.join("dist");
+    dist(root, &dist_dir)?;
+    // The repository at /, and dist/ under a sub-path to prove the relative URLs.
+    let mounts = vec![("/sub/dir/app/".to_string(), dist_dir), ("/".to_string(), root.to_path_buf())];
+    let (port, _handle) = server::spawn(mounts, 0, root.to_path_buf())?;
+    let web = root.join("tests/web");
+    if !web.join("node_modules/playwright-core").exists() {
+        eprintln!("xtask: npm ci in tests/web");
+        let st = Command::new("npm").current_dir(&web).args(["ci", "--no-audit", "--no-fund"]).status().context("cannot run npm")?;
+        if !st.success() {
+            bail!("npm ci failed in tests/web");
+        }
+    }
+    let base = format!("http://127.0.0.1:{port}/");
+    eprintln!("xtask: running tests/web/test.mjs against {base}");
+    let st = Command::new("node")
+        .current_dir(&web)
+        .arg("test.mjs")
+        .env("MSF_BASE_URL", &base)
+        .env("MSF_REPO", root)
+        .status()
+        .context("cannot run node")?;
+    if !st.success() {
+        bail!("web tests failed");
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = root();
+    match args.first().map(String::as_str) {
+        Some("build-wasm") => {
+            build_wasm(&root)?;
+        }
+        Some("serve") => {
+            if !args.iter().any(|a| a == "--no-build") {
+                build_wasm(&root)?;
+            }
+            let port: u16 = match opt(&args, "--port") {
+                Some(p) => p.parse().with_context(|| format!("--port {p}: not a port number"))?,
+                None => 8080,
+            };
+            let (port, handle) = server::spawn(vec![("/".into(), root.clone())], port, root.clone())?;
+            println!("msf-planner: http://127.0.0.1:{port}/  (Ctrl-C to stop)");
+            handle.join().ok();
+        }
+        Some("dist") => {
+            build_wasm(&root)?;
+            let out = opt(&args, "--out").map(PathBuf::from).unwrap_or_else(|| root.join("dist"));
+            dist(&root, &out)?;
+        }
+        Some("test-web") => test_web(&root, &args)?,
+        _ => {
+            eprintln!("usage: cargo xtask <build-wasm | serve [--port N] [--no-build] | dist [--out DIR] | test-web [--no-build]>");
+            std::process::exit(2);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! The page's state, in plain Rust (no JS types) so it is tested natively: a loaded model, the
+//! options it was planned with, the current plan and the Pareto front. The wasm layer in lib.rs
+//! only converts strings and errors.
+
+use crate::planview::{shape_label, ParetoPoint, PlanView};
+use crate::views;
+use msf_model::{stats, Graph};
+use serde::{Deserialize, Serialize};
+
+/// What the person asked for. All optional: no constraint at all means the minimum-RAM plan.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// A catalogue board id: its RAM becomes the budget unless `ram_budget` is set.
+    pub board: Option<String>,
+    /// Peak RAM budget in bytes (I/O included).
+    pub ram_budget: Option<u64>,
+    /// Maximum compute overhead factor F (>= 1).
+    pub max_overhead: Option<f64>,
+}
+
+impl Options {
+    pub fn parse(json: &str) -> Result<Options, String> {
+        let o: Options = if json.trim().is_empty() { Options::default() } else { serde_json::from_str(json).map_err(|e| format!("bad options: {e}"))? };
+        if let Some(f) = o.max_overhead {
+            if !(f.is_finite() && f >= 1.0) {
+                return Err(format!("the maximum overhead must be a number >= 1 (got {f})"));
+            }
+        }
+        if o.ram_budget == Some(0) {
+            return Err("the RAM budget must be more than 0 bytes".into());
+        }
+        Ok(o)
+    }
+}
+
+/// Facts about the model, for the summary panel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub format: String,
+    pub ops: usize,
+    pub tensors: usize,
+    pub weight_bytes: u64,
+    pub macs: u64,
+    pub input: String,
+    pub output: String,
+    /// Set when the model has an op the planner cannot handle.
+    pub opaque: Option<String>,
+}
+
+pub fn model_info(g: &Graph) -> ModelInfo {
+    let weight_bytes = g.tensors.iter().filter(|t| t.is_constant()).map(|t| t.byte_size() as u64).sum();
+    let macs = (0..g.ops.len()).map(|i| stats::op_stats(g, i).macs).sum();
+    let io = |ids: &[usize]| ids.iter().map(|&t| format!("{} {}", shape_label(&g.tensors[t].shape), g.tensors[t].dtype)).collect::<Vec<_>>().join(", ");
+    ModelInfo {
+        name: g.name.clone(),
+        format: g.format.clone(),
+        ops: g.ops.len(),
+        tensors: g.tensors.len(),
+        weight_bytes,
+        macs,
+        input: io(&g.inputs),
+        output: io(&g.outputs),
+        opaque: g.first_opaque().map(|(i, op)| format!("op {i} is {} ({}), which the planner cannot handle", op.kind.name(), op.name)),
+    }
+}
+
+/// Everything the page shows after planning.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub model: ModelInfo,
+    pub options: Options,
+    pub board: Option<crate::boards::BoardInfo>,
+    pub plan: PlanView,
+    /// Estimated latency on the board, milliseconds (None without a board).
+    pub latency_ms: Option<f64>,
+    pub pareto: Vec<ParetoPoint>,
+    pub chosen: Option<usize>,
+    /// Things the person should know (plan does not fit, planner fell back...).
+    pub notes: Vec<String>,
+    pub svg_graph: String,
+    pub svg_memory: String,
+    pub svg_pareto: String,
+}
+
+/// A stage opened in the page.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    pub index: usize,
+    pub fused: bool,
+    pub layers: Vec<LayerRow>,
+    pub out_tile: Option<[usize; 2]>,
+    pub cache_bytes: u64,
+    pub macs: u64,
+    pub ram: u64,
+    pub ram_excl_io: u64,
+    pub buffers: Vec<crate::planview::Buffer>,
+    pub svg_ram: String,
+    pub svg_graph: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerRow {
+    pub op: usize,
+    pub label: String,
+    pub name: String,
+    pub output: String,
+    pub tile: Option<[usize; 2]>,
+    pub macs: u64,
+}
+
+pub struct Session {
+    pub graph: Graph,
+    pub options: Options,
+    pub plan: Option<PlanView>,
+    pub pareto: Vec<ParetoPoint>,
+    pub chosen: Option<usize>,
+    notes: Vec<String>,
+    latency_ms: Option<f64>,
+}
+
+impl Session {
+    /// Import a model from its bytes. The error is the importer's message (it names the
+    /// tensor/op at fault).
+    pub fn load(bytes: &[u8], name: &str) -> Result<Session, String> {
+        let graph = msf_model::load(bytes, name).map_err(|e| format!("cannot read {name}: {e}"))?;
+        if graph.ops.is_empty() {
+            return Err(format!("{name} has no ops: nothing to plan"));
+        }
+        Ok(Session { graph, options: Options::default(), plan: None, pareto: Vec::new(), chosen: None, notes: Vec::new(), latency_ms: None })
+    }
+
+    /// Plan with `options` and return the report.
+    pub fn plan(&mut self, options: Options, progress: &mut dyn FnMut(&str, f64)) -> Result<Report, String> {
+        let board = match &options.board {
+            Some(id) if !id.is_empty() => Some(crate::boards::find(id)?),
+            _ => None,
+        };
+        let budget = options.ram_budget.or(board.as_ref().map(|b| b.ram));
+        progress("planning", 0.1);
+        let out = crate::adapt::plan(&self.graph, budget, options.max_overhead, progress)?;
+        self.notes = out.notes;
+        self.pareto = out.pareto;
+        self.chosen = out.chosen;
+        self.latency_ms = board.as_ref().map(|b| b.latency_ms(out.plan.macs));
+        self.plan = Some(out.plan);
+        self.options = options;
+        progress("drawing", 0.9);
+        self.report()
+    }
+
+    /// Make the `i`-th Pareto point the current plan (a click on the front).
+    pub fn select_point(&mut self, i: usize, progress: &mut dyn FnMut(&str, f64)) -> Result<Report, String> {
+        let n = self.pareto.len();
+        let p = *self.pareto.get(i).ok_or_else(|| format!("there is no Pareto point {i} (the front has {n})"))?;
+        let plan = crate::adapt::plan_for_point(&self.graph, &p, self.budget(), progress)?;
+        self.chosen = Some(i);
+        let board = self.board()?;
+        self.latency_ms = board.as_ref().map(|b| b.latency_ms(plan.macs));
+        self.plan = Some(plan);
+        self.report()
+    }
+
+    fn board(&self) -> Result<Option<crate::boards::BoardInfo>, String> {
+        match &self.options.board {
+            Some(id) if !id.is_empty() => Ok(Some(crate::boards::find(id)?)),
+            _ => Ok(None),
+        }
+    }
+
+    fn budget(&self) -> Option<u64> {
+        self.options.ram_budget.or(self.board().ok().flatten().map(|b| b.ram))
+    }
+
+    fn current(&self) -> Result<&PlanView, String> {
+        self.plan.as_ref().ok_or_else(|| "no plan yet: plan the model first".to_string())
+    }
+
+    pub fn report(&self) -> Result<Report, String> {
+        let plan = self.current()?.clone();
+        let mut notes = self.notes.clone();
+        if let Some(b) = plan.budget {
+            if !plan.fits {
+                notes.push(format!("no plan fits the budget of {}: the smallest peak is {}", views::svg::bytes(b), views::svg::bytes(plan.peak_incl_io)));
+            }
+        }
+        Ok(Report {
+            model: model_info(&self.graph),
+            options: self.options.clone(),
+            board: self.board()?,
+            svg_graph: views::graph::render(&self.graph, &plan, None),
+            svg_memory: views::memory::render(&plan),
+            svg_pareto: views::pareto::render(&self.pareto, self.chosen, plan.budget),
+            latency_ms: self.latency_ms,
+            pareto: self.pareto.clone(),
+            chosen: self.chosen,
+            notes,
+            plan,
+        })
+    }
+
+    pub fn stage(&self, k: usize) -> Result<StageReport, String> {
+        let plan = self.current()?;
+        let n = plan.stages.len();
+        let s = plan.stages.get(k).ok_or_else(|| format!("there is no stage {} (the plan has {n})", k + 1))?;
+        let layers = s
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(_, &i)| i < self.graph.ops.len())
+            .map(|(j, &i)| LayerRow {
+                op: i,
+                label: crate::planview::op_label(&self.graph, i),
+                name: self.graph.ops[i].name.clone(),
+                output: self.graph.ops[i].outputs.first().map(|&t| shape_label(&self.graph.tensors[t].shape)).unwrap_or_default(),
+                tile: s.tiles.get(j).copied(),
+                macs: stats::op_stats(&self.graph, i).macs,
+            })
+            .collect();
+        Ok(StageReport {
+            index: k,
+            fused: s.fused,
+            layers,
+            out_tile: s.out_tile,
+            cache_bytes: s.cache_bytes,
+            macs: s.macs,
+            ram: s.ram(),
+            ram_excl_io: s.ram_excl_io(),
+            buffers: s.buffers.clone(),
+            svg_ram: views::stage::render(k, s),
+            svg_graph: views::graph::render(&self.graph, plan, Some(k)),
+        })
+    }
+
+    /// The zipped firmware project for the current plan and board.
+    pub fn project_zip(&self, board: &str) -> Result<Vec<u8>, String> {
+        let plan = self.current()?;
+        crate::adapt::emit_zip(&self.graph, plan, board)
+    }
+}
