@@ -200,6 +200,7 @@ pub struct Window {
 /// - `FullyConnected`: [input, weights `[out, in]`, bias (optional)]
 /// - `Add`, `Concatenation`: the operands; `Pad`: [input] (paddings live in the attribute)
 /// - `Reshape`: [input] (the static shape is the output tensor's shape)
+/// - `Mean`: [input] (the axes live in the attribute)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum OpKind {
