@@ -1,0 +1,544 @@
+//! Building the DAG's edges (both modes) and turning a chosen path into a [`Plan`].
+
+use crate::arena::{self, BufferLife, ARENA_ALIGN};
+use crate::dag::{Dag, Edge, EdgeKind, PathCost, RamMetric};
+use crate::fused::Block;
+use crate::net::{Class, Net};
+use crate::paper::{self, PaperLayer};
+use crate::types::*;
+use crate::PlanError;
+
+pub(crate) fn align(x: usize) -> u64 {
+    x.div_ceil(ARENA_ALIGN) as u64 * ARENA_ALIGN as u64
+}
+
+/// Everything the optimisers need for one graph.
+pub struct Planner {
+    pub net: Net,
+    pub mode: Mode,
+    pub dag: Dag,
+    pub vanilla_macs: u64,
+    /// Paper mode: the chain's layers.
+    paper_layers: Vec<PaperLayer>,
+    /// Full mode: aligned bytes of whole tensors alive at each cut (I/O included, excluded).
+    live: Vec<u64>,
+    live_ex: Vec<u64>,
+}
+
+impl Planner {
+    pub fn new(graph: &msf_model::Graph, mode: Mode) -> Result<Planner, PlanError> {
+        let net = Net::new(graph)?;
+        match mode {
+            Mode::Paper => Self::new_paper(net),
+            Mode::Full => Ok(Self::new_full(net)),
+        }
+    }
+
+    fn new_paper(net: Net) -> Result<Planner, PlanError> {
+        let mut layers = Vec::with_capacity(net.ops.len());
+        let mut prev: Option<usize> = None;
+        for op in &net.ops {
+            let not_chain = |reason: &str| PlanError::NotAChain { index: op.index, op: op.op_name.clone(), reason: reason.to_string() };
+            let Class::Window { k, s, pad_paper, .. } = op.class else {
+                return Err(not_chain("paper mode plans chains of convolutions and pools only"));
+            };
+            if op.inputs.len() != 1 || op.outputs.len() != 1 {
+                return Err(not_chain("needs exactly one activation input and one output"));
+            }
+            let (t_in, t_out) = (op.inputs[0], op.outputs[0]);
+            let ok_link = match prev {
+                Some(p) => p == t_in,
+                None => net.is_graph_input[t_in],
+            };
+            if !ok_link || net.consumers[t_out].len() > 1 {
+                return Err(not_chain("the graph branches here (residuals are handled in full mode)"));
+            }
+            if k[0] != k[1] || s[0] != s[1] {
+                return Err(not_chain("paper mode needs square kernels and strides"));
+            }
+            let (i, o) = (net.hwc[t_in].unwrap_or([0; 3]), net.hwc[t_out].unwrap_or([0; 3]));
+            let px = (o[0] * o[1] * o[2]) as u64;
+            layers.push(PaperLayer {
+                k: k[0],
+                s: s[0],
+                p: pad_paper[0],
+                h_in: i[0],
+                w_in: i[1],
+                c_in: i[2],
+                h_out: o[0],
+                w_out: o[1],
+                c_out: o[2],
+                mac_per_elem: if px == 0 { 0 } else { op.macs / px },
+            });
+            prev = Some(t_out);
+        }
+        let n = layers.len();
+        let es = net.esize[net.ops[0].inputs[0]] as u64;
+        let mut edges = Vec::new();
+        for i in 0..n {
+            for j in i..n {
+                if let Some(c) = paper::edge_cost(&layers[i..=j], i == 0, j == n - 1) {
+                    let kind = if i == j { EdgeKind::Layer } else { EdgeKind::Paper };
+                    edges.push(Edge { from: i, to: j + 1, ram: c.ram * es, ram_ex: c.ram_io_excluded * es, macs: c.macs, kind });
+                }
+            }
+        }
+        let vanilla = net.vanilla_macs();
+        Ok(Planner { dag: Dag::new(n + 1, edges), net, mode: Mode::Paper, vanilla_macs: vanilla, paper_layers: layers, live: vec![], live_ex: vec![] })
+    }
+
+    fn new_full(net: Net) -> Planner {
+        let n = net.ops.len();
+        // Whole tensors alive at each cut, by a difference array over their live ranges.
+        let mut d = vec![0i64; n + 2];
+        let mut d_ex = vec![0i64; n + 2];
+        for t in 0..net.bytes.len() {
+            let born = match net.producer[t] {
+                Some(p) => p + 1,
+                None if net.is_graph_input[t] => 0,
+                None => continue,
+            };
+            let end = if net.is_graph_output[t] { n } else { match net.last_use[t] { Some(u) => u, None => continue } };
+            if end < born {
+                continue;
+            }
+            let b = align(net.bytes[t]) as i64;
+            d[born] += b;
+            d[end + 1] -= b;
+            if !net.is_io(t) {
+                d_ex[born] += b;
+                d_ex[end + 1] -= b;
+            }
+        }
+        let (mut live, mut live_ex) = (vec![0u64; n + 1], vec![0u64; n + 1]);
+        let (mut a, mut b) = (0i64, 0i64);
+        for c in 0..=n {
+            a += d[c];
+            b += d_ex[c];
+            live[c] = a as u64;
+            live_ex[c] = b as u64;
+        }
+        let vanilla = net.vanilla_macs();
+        let mut p = Planner { dag: Dag::new(1, vec![]), net, mode: Mode::Full, vanilla_macs: vanilla, paper_layers: vec![], live, live_ex };
+        let mut edges = Vec::new();
+        for i in 0..n {
+            let (ram, ram_ex) = p.layer_ram(i);
+            edges.push(Edge { from: i, to: i + 1, ram, ram_ex, macs: p.net.ops[i].macs, kind: EdgeKind::Layer });
+            for j in i + 1..n {
+                if p.net.ops[j].class == Class::Other {
+                    break;
+                }
+                if let Some(b) = Block::new(&p.net, i, j) {
+                    p.block_edges(&b, &mut edges);
+                }
+                if p.net.ops[j].class == Class::GlobalMean {
+                    break;
+                }
+            }
+        }
+        p.dag = Dag::new(n + 1, edges);
+        p
+    }
+
+    /// RAM of op `i` run alone: whole tensors alive at its cut, its outputs, MEAN accumulators.
+    fn layer_ram(&self, i: usize) -> (u64, u64) {
+        let op = &self.net.ops[i];
+        let (mut r, mut r_ex) = (self.live[i], self.live_ex[i]);
+        for &t in &op.outputs {
+            let b = align(self.net.bytes[t]);
+            r += b;
+            if !self.net.is_io(t) {
+                r_ex += b;
+            }
+        }
+        let acc = align(self.layer_accumulator(i));
+        (r + acc, r_ex + acc)
+    }
+
+    fn layer_accumulator(&self, i: usize) -> usize {
+        let op = &self.net.ops[i];
+        if op.op_name == "MEAN" {
+            op.outputs.first().map(|&t| self.net.bytes[t] / self.net.esize[t].max(1) * 4).unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
+    /// Whole-tensor RAM of a fused block (inputs alive at its cut plus its output).
+    fn block_base(&self, b: &Block) -> (u64, u64) {
+        let out = self.net.ops[b.last].outputs[0];
+        let ob = align(self.net.bytes[out]);
+        let acc = align(b.accumulator_bytes(&self.net));
+        let io = self.net.is_io(out);
+        (self.live[b.first] + ob + acc, self.live_ex[b.first] + if io { 0 } else { ob } + acc)
+    }
+
+    fn ring_sum(&self, b: &Block, rows: &[usize], cols: Option<&[usize]>) -> u64 {
+        (0..b.internal.len())
+            .map(|l| {
+                let c = match cols {
+                    Some(c) => c[l],
+                    None => self.net.hwc[b.internal[l]].map(|h| h[1]).unwrap_or(0),
+                };
+                align(b.ring_bytes(&self.net, l, rows[l], c))
+            })
+            .sum()
+    }
+
+    /// Every non-dominated way of running block `b`.
+    fn block_edges(&self, b: &Block, out: &mut Vec<Edge>) {
+        let (base, base_ex) = self.block_base(b);
+        let mut cands: Vec<Edge> = Vec::new();
+        let mut r = 1;
+        loop {
+            let (rows, macs) = b.hcache(&self.net, r);
+            let rings = self.ring_sum(b, &rows, Some(&b.cols));
+            cands.push(Edge { from: b.first, to: b.last + 1, ram: base + rings, ram_ex: base_ex + rings, macs, kind: EdgeKind::HCache { rows: r } });
+            if r >= b.root_hw[0] {
+                break;
+            }
+            r *= 2;
+        }
+        let (rows, macs) = b.line_buffer(&self.net);
+        let rings = self.ring_sum(b, &rows, None);
+        cands.push(Edge { from: b.first, to: b.last + 1, ram: base + rings, ram_ex: base_ex + rings, macs, kind: EdgeKind::LineBuffer });
+        for (n, c) in cands.iter().enumerate() {
+            let dominated = cands.iter().enumerate().any(|(m, d)| {
+                m != n && d.ram <= c.ram && d.ram_ex <= c.ram_ex && d.macs <= c.macs && (d.ram < c.ram || d.ram_ex < c.ram_ex || d.macs < c.macs || m < n)
+            });
+            if !dominated {
+                out.push(c.clone());
+            }
+        }
+    }
+
+    /// The front as plan-facing points.
+    pub fn pareto_points(&self, metric: RamMetric) -> Vec<ParetoPoint> {
+        self.dag.pareto(metric).iter().map(|p| self.point(p)).collect()
+    }
+
+    pub fn point(&self, p: &PathCost) -> ParetoPoint {
+        ParetoPoint {
+            peak_ram_bytes: p.peak_ram,
+            peak_ram_bytes_io_excluded: p.peak_ram_ex,
+            macs: p.macs,
+            overhead: self.overhead(p.macs),
+            stages: p.edges.len(),
+        }
+    }
+
+    pub fn overhead(&self, macs: u64) -> f64 {
+        if self.vanilla_macs == 0 {
+            1.0
+        } else {
+            macs as f64 / self.vanilla_macs as f64
+        }
+    }
+
+    /// Solve for `constraint`.
+    pub fn solve(&self, constraint: Constraint, metric: RamMetric) -> Result<PathCost, PlanError> {
+        let metric = if self.mode == Mode::Paper { RamMetric::IoExcluded } else { metric };
+        match constraint {
+            Constraint::MinMacs => self.dag.shortest(metric, u64::MAX).ok_or(PlanError::NoPath),
+            Constraint::RamBudget { ram_bytes } => match self.dag.shortest(metric, ram_bytes) {
+                Some(p) => Ok(p),
+                None => {
+                    let best = self.dag.pareto(metric).last().map(|p| p.peak).unwrap_or(0);
+                    Err(PlanError::RamUnreachable { budget: ram_bytes, best, metric })
+                }
+            },
+            Constraint::MinRam => self.dag.pareto(metric).pop().ok_or(PlanError::NoPath),
+            Constraint::MaxOverhead { max_overhead } => {
+                let front = self.dag.pareto(metric);
+                let limit = max_overhead * self.vanilla_macs as f64;
+                // The front has decreasing RAM and increasing MACs: the last point within the
+                // compute budget has the least RAM.
+                match front.iter().rev().find(|p| p.macs as f64 <= limit) {
+                    Some(p) => Ok(p.clone()),
+                    None => Err(PlanError::OverheadUnreachable {
+                        max: max_overhead,
+                        best: front.first().map(|p| self.overhead(p.macs)).unwrap_or(f64::NAN),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Turn a path into a Plan: stages, buffers with lifetimes, arena offsets.
+    pub fn build(&self, model: &str, path: &PathCost, opts: &Options) -> Plan {
+        let net = &self.net;
+        let n_stages = path.edges.len();
+        let mut stage_of_op = vec![0usize; net.ops.len()];
+        for (s, &ei) in path.edges.iter().enumerate() {
+            let e = &self.dag.edges[ei];
+            for o in e.from..e.to {
+                stage_of_op[o] = s;
+            }
+        }
+        let mut buffers: Vec<Buffer> = Vec::new();
+        let mut stages: Vec<Stage> = Vec::with_capacity(n_stages);
+        // Whole tensors: graph inputs, and every output that leaves its stage.
+        let mut whole: Vec<usize> = Vec::new();
+        for (t, &gi) in net.is_graph_input.iter().enumerate() {
+            if gi {
+                whole.push(t);
+            }
+        }
+        for &ei in &path.edges {
+            let e = &self.dag.edges[ei];
+            match e.kind {
+                EdgeKind::Layer => whole.extend(net.ops[e.from].outputs.iter().copied()),
+                _ => whole.push(net.ops[e.to - 1].outputs[0]),
+            }
+        }
+        for &t in &whole {
+            let first = net.producer[t].map(|p| stage_of_op[p]).unwrap_or(0);
+            let last = if net.is_graph_output[t] { n_stages - 1 } else { net.last_use[t].map(|u| stage_of_op[u]).unwrap_or(first) };
+            let hwc = net.hwc[t];
+            let es = net.esize[t];
+            let (rows, cols, ch) = match hwc {
+                Some(h) => (h[0], h[1], h[2]),
+                None => (1, 1, net.bytes[t] / es.max(1)),
+            };
+            buffers.push(Buffer {
+                id: buffers.len(),
+                role: BufferRole::Tensor,
+                tensor: Some(t),
+                op: None,
+                rows,
+                cols,
+                channels: ch,
+                elem_bytes: es,
+                size: net.bytes[t],
+                first_stage: first,
+                last_stage: last.max(first),
+                offset: 0,
+                io: net.is_io(t),
+            });
+        }
+        for (s, &ei) in path.edges.iter().enumerate() {
+            let e = &self.dag.edges[ei];
+            let stage = match self.mode {
+                Mode::Paper => self.paper_stage(s, e, &mut buffers),
+                Mode::Full => self.full_stage(s, e, &mut buffers),
+            };
+            stages.push(stage);
+        }
+        let lives: Vec<BufferLife> = buffers.iter().map(|b| BufferLife { size: b.size, first: b.first_stage, last: b.last_stage }).collect();
+        let placement = arena::place(&lives);
+        for (b, off) in buffers.iter_mut().zip(&placement.offsets) {
+            b.offset = *off;
+        }
+        for st in stages.iter_mut() {
+            st.buffers = buffers.iter().filter(|b| b.first_stage <= st.index && st.index <= b.last_stage).map(|b| b.id).collect();
+            if self.mode == Mode::Full {
+                st.ram_bytes = st.buffers.iter().map(|&b| align(buffers[b].size)).sum();
+                st.ram_bytes_io_excluded = st.buffers.iter().filter(|&&b| !buffers[b].io).map(|&b| align(buffers[b].size)).sum();
+            }
+        }
+        let peak_stage = stages.iter().map(|s| s.ram_bytes).max().unwrap_or(0);
+        let peak_ex = match self.mode {
+            Mode::Paper => path.peak_ram_ex,
+            Mode::Full => stages.iter().map(|s| s.ram_bytes_io_excluded).max().unwrap_or(0),
+        };
+        let metric = if self.mode == Mode::Paper { RamMetric::IoExcluded } else { opts.metric };
+        Plan {
+            model: model.to_string(),
+            mode: self.mode,
+            metric,
+            constraint: opts.constraint,
+            stages,
+            buffers,
+            arena_align: ARENA_ALIGN,
+            arena_size: placement.arena_size,
+            peak_ram_bytes: placement.arena_size as u64,
+            peak_ram_bytes_io_excluded: peak_ex,
+            peak_stage_bytes: peak_stage,
+            macs: path.macs,
+            vanilla_macs: self.vanilla_macs,
+            overhead: self.overhead(path.macs),
+            pareto: if opts.pareto { self.pareto_points(metric) } else { vec![] },
+        }
+    }
+
+    fn layer_tile(&self, o: usize, paper: bool) -> LayerTile {
+        let op = &self.net.ops[o];
+        let in_hwc = op.inputs.first().and_then(|&t| self.net.hwc[t]).unwrap_or([1, 1, 0]);
+        let out_hwc = op.outputs.first().and_then(|&t| self.net.hwc[t]).unwrap_or([1, 1, 0]);
+        let (kernel, stride, dilation, pad) = match op.class {
+            Class::Window { k, s, d, pad, pad_paper } => (k, s, d, if paper { pad_paper } else { pad }),
+            _ => ([1, 1], [1, 1], [1, 1], [0, 0]),
+        };
+        let halo = [0, 1].map(|a| ((kernel[a] - 1) * dilation[a] + 1).saturating_sub(stride[a]));
+        LayerTile {
+            op: o,
+            name: op.name.clone(),
+            op_name: op.op_name.clone(),
+            kernel,
+            stride,
+            dilation,
+            pad_before: pad,
+            halo,
+            in_hwc,
+            out_hwc,
+            tile_rows_in: in_hwc[0],
+            tile_cols_in: in_hwc[1],
+            tile_rows_out: out_hwc[0],
+            tile_cols_out: out_hwc[1],
+        }
+    }
+
+    fn paper_stage(&self, s: usize, e: &Edge, buffers: &mut Vec<Buffer>) -> Stage {
+        let layers = &self.paper_layers[e.from..e.to];
+        let c = paper::edge_cost(layers, e.from == 0, e.to == self.paper_layers.len()).expect("edge was feasible when built");
+        let mut tiles: Vec<LayerTile> = (e.from..e.to).map(|o| self.layer_tile(o, true)).collect();
+        if e.to - e.from > 1 {
+            for (n, t) in tiles.iter_mut().enumerate() {
+                let l = &layers[n];
+                t.tile_rows_in = c.rows[n];
+                t.tile_cols_in = l.k;
+                t.tile_rows_out = c.rows.get(n + 1).copied().unwrap_or(1);
+                t.tile_cols_out = 1;
+                let es = self.net.esize[self.net.ops[e.from + n].inputs[0]];
+                buffers.push(Buffer {
+                    id: buffers.len(),
+                    role: BufferRole::PaperCache,
+                    tensor: Some(self.net.ops[e.from + n].inputs[0]),
+                    op: Some(e.from + n),
+                    rows: c.rows[n],
+                    cols: l.k,
+                    channels: l.c_in,
+                    elem_bytes: es,
+                    size: c.caches[n] as usize * es,
+                    first_stage: s,
+                    last_stage: s,
+                    offset: 0,
+                    io: false,
+                });
+            }
+        }
+        let fused = e.to - e.from > 1;
+        Stage {
+            index: s,
+            first_op: e.from,
+            last_op: e.to - 1,
+            kind: if fused { StageKind::Fused } else { StageKind::Layer },
+            exec: e.kind,
+            band_rows: 1,
+            iterative_tail: false,
+            root_tensor: Some(self.net.ops[e.to - 1].outputs[0]),
+            tile: fused.then_some(c.tile),
+            tile_stride: fused.then_some(c.stride),
+            layers: tiles,
+            buffers: vec![],
+            ram_bytes: e.ram,
+            ram_bytes_io_excluded: e.ram_ex,
+            macs: e.macs,
+        }
+    }
+
+    fn full_stage(&self, s: usize, e: &Edge, buffers: &mut Vec<Buffer>) -> Stage {
+        let net = &self.net;
+        let mut tiles: Vec<LayerTile> = (e.from..e.to).map(|o| self.layer_tile(o, false)).collect();
+        let mut stage = Stage {
+            index: s,
+            first_op: e.from,
+            last_op: e.to - 1,
+            kind: StageKind::Layer,
+            exec: e.kind,
+            band_rows: 0,
+            iterative_tail: false,
+            root_tensor: net.ops[e.to - 1].outputs.first().copied(),
+            tile: None,
+            tile_stride: None,
+            layers: vec![],
+            buffers: vec![],
+            ram_bytes: e.ram,
+            ram_bytes_io_excluded: e.ram_ex,
+            macs: e.macs,
+        };
+        let push_acc = |buffers: &mut Vec<Buffer>, op: usize, channels: usize| {
+            buffers.push(Buffer {
+                id: buffers.len(),
+                role: BufferRole::Accumulator,
+                tensor: None,
+                op: Some(op),
+                rows: 1,
+                cols: 1,
+                channels,
+                elem_bytes: 4,
+                size: channels * 4,
+                first_stage: s,
+                last_stage: s,
+                offset: 0,
+                io: false,
+            });
+        };
+        if e.kind == EdgeKind::Layer {
+            let acc = self.layer_accumulator(e.from);
+            if acc > 0 {
+                push_acc(buffers, e.from, acc / 4);
+            }
+            stage.band_rows = tiles[0].out_hwc[0];
+            stage.layers = tiles;
+            return stage;
+        }
+        let b = Block::new(net, e.from, e.to - 1).expect("edge was valid when built");
+        stage.kind = StageKind::Fused;
+        stage.iterative_tail = b.mean_tail;
+        stage.root_tensor = Some(b.root);
+        let (rows, cols, band): (Vec<usize>, Vec<usize>, usize) = match e.kind {
+            EdgeKind::HCache { rows: r } => (b.hcache(net, r).0, b.cols.clone(), r),
+            _ => {
+                let rows = b.line_buffer(net).0;
+                let cols = b.internal.iter().map(|&t| net.hwc[t].map(|h| h[1]).unwrap_or(0)).collect();
+                (rows, cols, 1)
+            }
+        };
+        stage.band_rows = band;
+        for (l, &t) in b.internal.iter().enumerate() {
+            let ch = net.hwc[t].map(|h| h[2]).unwrap_or(0);
+            buffers.push(Buffer {
+                id: buffers.len(),
+                role: BufferRole::Ring,
+                tensor: Some(t),
+                op: net.producer[t],
+                rows: rows[l],
+                cols: cols[l],
+                channels: ch,
+                elem_bytes: net.esize[t],
+                size: b.ring_bytes(net, l, rows[l], cols[l]),
+                first_stage: s,
+                last_stage: s,
+                offset: 0,
+                io: false,
+            });
+        }
+        if b.mean_tail {
+            push_acc(buffers, b.last, net.hwc[b.root].map(|h| h[2]).unwrap_or(0));
+        }
+        let hcache = matches!(e.kind, EdgeKind::HCache { .. });
+        for t in tiles.iter_mut() {
+            let op = &net.ops[t.op];
+            if let Some(l) = op.inputs.first().and_then(|&x| b.local(net, x)) {
+                t.tile_rows_in = rows[l];
+                t.tile_cols_in = cols[l];
+            }
+            if t.op == b.last {
+                if b.mean_tail {
+                    t.tile_rows_out = 1;
+                    t.tile_cols_out = 1;
+                } else {
+                    t.tile_rows_out = band.min(t.out_hwc[0]);
+                    t.tile_cols_out = if hcache { 1 } else { t.out_hwc[1] };
+                }
+            } else {
+                let l = t.op - b.first;
+                t.tile_rows_out = rows[l];
+                t.tile_cols_out = cols[l];
+            }
+        }
+        stage.layers = tiles;
+        stage
+    }
+}

@@ -1,0 +1,300 @@
+//! Full mode: the honest cost of a fused block, as the executor will run it.
+//!
+//! A block is ops `i..=j` (consecutive in the graph's topological order) whose intermediate
+//! tensors are all consumed inside the block; only op j's output leaves it. Its inputs are whole
+//! tensors already in RAM (read directly, no copy); its output is written whole (or, for a block
+//! ending in a global MEAN, accumulated in an int32/f32 accumulator). Every intermediate tensor
+//! lives in a small ring buffer. The "root" tensor is op j's output, or the MEAN's input when the
+//! block ends in a MEAN (the iterative tail).
+//!
+//! Two walks (cache modes), the same geometry:
+//! - `HCache { rows: R }`: the root is produced in bands of R rows; inside a band the walk goes
+//!   column by column. Each intermediate tensor keeps the rows the band needs times a window of
+//!   the columns still needed (the horizontal cache); rows shared by two bands are recomputed.
+//! - `LineBuffer`: the root is produced one row at a time; each intermediate tensor keeps a ring
+//!   of full-width rows (the 2D cache): nothing is recomputed.
+//!
+//! Intervals are propagated backwards op by op, clipped to the map at every tensor (padding is
+//! never stored), and for a tensor read by several ops (a residual skip) the union is kept: only
+//! the rows/columns still needed, never the whole skip tensor.
+
+use crate::net::{Class, Net};
+
+/// Interval `[lo, hi]` (inclusive) of rows or columns; `lo > hi` is empty.
+pub type Span = (i64, i64);
+
+/// Input span of a window op for an output span, clipped to `[0, len)`.
+/// `k` kernel, `s` stride, `d` dilation, `p` padding before.
+pub fn window_input_span(out: Span, k: usize, s: usize, d: usize, p: usize, len: usize) -> Span {
+    let (k, s, d, p) = (k as i64, s as i64, d as i64, p as i64);
+    let lo = (out.0 * s - p).max(0);
+    let hi = (out.1 * s - p + (k - 1) * d).min(len as i64 - 1);
+    (lo, hi)
+}
+
+fn union(a: Option<Span>, b: Span) -> Span {
+    match a {
+        Some(a) => (a.0.min(b.0), a.1.max(b.1)),
+        None => b,
+    }
+}
+
+fn span_len(s: Span) -> i64 {
+    (s.1 - s.0 + 1).max(0)
+}
+
+/// Validated block geometry, independent of the walk.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub first: usize,
+    pub last: usize,
+    /// Root tensor: op `last`'s output, or the MEAN's input.
+    pub root: usize,
+    pub root_hw: [usize; 2],
+    pub mean_tail: bool,
+    /// Local tensor k = output of op `first + k` (k < last - first, plus the root when
+    /// `mean_tail`): intermediate tensors held in rings.
+    pub internal: Vec<usize>,
+    /// Per internal tensor: the column window (max columns needed at once in the column walk).
+    pub cols: Vec<usize>,
+    /// Per op of the block: output columns computed over one band's column walk.
+    pub cols_computed: Vec<u64>,
+}
+
+impl Block {
+    /// `None` if ops `i..=j` cannot be fused (an intermediate escapes, an op cannot stream...).
+    pub fn new(net: &Net, i: usize, j: usize) -> Option<Block> {
+        if j <= i {
+            return None;
+        }
+        let ops = &net.ops[i..=j];
+        let mean_tail = ops.last()?.class == Class::GlobalMean;
+        for (n, o) in ops.iter().enumerate() {
+            let ok = match o.class {
+                Class::Window { .. } | Class::Pointwise => true,
+                Class::GlobalMean => n == ops.len() - 1,
+                Class::Other => false,
+            };
+            if !ok || o.outputs.len() != 1 || net.hwc[o.outputs[0]].is_none() && o.class != Class::GlobalMean {
+                return None;
+            }
+            if o.index < j {
+                let t = o.outputs[0];
+                if net.is_graph_output[t] || net.consumers[t].iter().any(|&c| c > j || c < i) {
+                    return None;
+                }
+            }
+        }
+        let root = if mean_tail { ops.last()?.inputs[0] } else { ops.last()?.outputs[0] };
+        if mean_tail && !net.producer[root].is_some_and(|p| p >= i && p < j) {
+            return None;
+        }
+        let rhw = net.hwc[root]?;
+        let internal: Vec<usize> = ops[..ops.len() - 1].iter().map(|o| o.outputs[0]).collect();
+        let mut b = Block { first: i, last: j, root, root_hw: [rhw[0], rhw[1]], mean_tail, internal, cols: vec![], cols_computed: vec![] };
+        // Strides must agree where paths join (a residual add of two differently-strided paths
+        // cannot stream with one walk).
+        if !b.check_strides(net) {
+            return None;
+        }
+        let (cols, computed) = b.walk(net, 1, b.root_hw[1], true);
+        b.cols = cols;
+        b.cols_computed = computed;
+        Some(b)
+    }
+
+    /// Local index of tensor `t` if it is an intermediate of this block.
+    pub fn local(&self, net: &Net, t: usize) -> Option<usize> {
+        let p = net.producer[t]?;
+        (p >= self.first && p < self.last).then(|| p - self.first)
+    }
+
+    fn check_strides(&self, net: &Net) -> bool {
+        let mut scale: Vec<Option<[usize; 2]>> = vec![None; self.internal.len()];
+        let root_local = self.local(net, self.root);
+        if let Some(r) = root_local {
+            scale[r] = Some([1, 1]);
+        }
+        for o in (self.first..=self.last).rev() {
+            let op = &net.ops[o];
+            let out_scale = if o == self.last {
+                [1, 1]
+            } else {
+                match scale[o - self.first] {
+                    Some(s) => s,
+                    None => return false,
+                }
+            };
+            let in_scale = match op.class {
+                Class::Window { s, .. } => [out_scale[0] * s[0], out_scale[1] * s[1]],
+                _ => out_scale,
+            };
+            for &t in &op.inputs {
+                if let Some(l) = self.local(net, t) {
+                    if o == self.last && self.mean_tail {
+                        continue;
+                    }
+                    match scale[l] {
+                        Some(s) if s != in_scale => return false,
+                        _ => scale[l] = Some(in_scale),
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Backward interval propagation along one axis for a root span; fills `spans` (per
+    /// internal tensor) and `out_spans` (per op: span of its output, None for the MEAN).
+    fn propagate(&self, net: &Net, axis: usize, root: Span, spans: &mut [Option<Span>], out_spans: &mut [Option<Span>]) {
+        spans.iter_mut().for_each(|s| *s = None);
+        if let Some(r) = self.local(net, self.root) {
+            spans[r] = Some(root);
+        }
+        for o in (self.first..=self.last).rev() {
+            let op = &net.ops[o];
+            let n = o - self.first;
+            if o == self.last && self.mean_tail {
+                out_spans[n] = None;
+                continue;
+            }
+            let out = if o == self.last { root } else { spans[n].unwrap_or((0, -1)) };
+            out_spans[n] = Some(out);
+            if span_len(out) == 0 {
+                continue;
+            }
+            for &t in &op.inputs {
+                let Some(l) = self.local(net, t) else { continue };
+                let len = net.hwc[t].map(|h| h[axis]).unwrap_or(1);
+                let need = match op.class {
+                    Class::Window { k, s, d, pad, .. } => window_input_span(out, k[axis], s[axis], d[axis], pad[axis], len),
+                    _ => (out.0.max(0), out.1.min(len as i64 - 1)),
+                };
+                spans[l] = Some(union(spans[l], need));
+            }
+        }
+    }
+
+    /// Walk the root along `axis` one position at a time (ring-buffer semantics): returns per
+    /// internal tensor the ring length (max span held at once) and per op the positions
+    /// computed (each computed once; positions never needed are skipped).
+    fn walk(&self, net: &Net, axis: usize, root_len: usize, _cols: bool) -> (Vec<usize>, Vec<u64>) {
+        let n_ops = self.last - self.first + 1;
+        let mut spans = vec![None; self.internal.len()];
+        let mut outs = vec![None; n_ops];
+        let mut ring = vec![0usize; self.internal.len()];
+        let mut done = vec![-1i64; n_ops];
+        let mut computed = vec![0u64; n_ops];
+        for y in 0..root_len as i64 {
+            self.propagate(net, axis, (y, y), &mut spans, &mut outs);
+            for (l, s) in spans.iter().enumerate() {
+                if let Some(s) = s {
+                    ring[l] = ring[l].max(span_len(*s) as usize);
+                }
+            }
+            for n in 0..n_ops {
+                if let Some(s) = outs[n] {
+                    let from = (done[n] + 1).max(s.0);
+                    if s.1 >= from {
+                        computed[n] += (s.1 - from + 1) as u64;
+                        done[n] = s.1;
+                    }
+                }
+            }
+        }
+        (ring, computed)
+    }
+
+    /// H-cache walk with bands of `r` root rows: per internal tensor the band tile rows (max
+    /// over bands), and the block's MACs.
+    pub fn hcache(&self, net: &Net, r: usize) -> (Vec<usize>, u64) {
+        let n_ops = self.last - self.first + 1;
+        let mut spans = vec![None; self.internal.len()];
+        let mut outs = vec![None; n_ops];
+        let mut rows = vec![0usize; self.internal.len()];
+        let mut macs = 0u64;
+        let h = self.root_hw[0];
+        let mut y0 = 0;
+        while y0 < h {
+            let y1 = (y0 + r).min(h) - 1;
+            self.propagate(net, 0, (y0 as i64, y1 as i64), &mut spans, &mut outs);
+            for (l, s) in spans.iter().enumerate() {
+                if let Some(s) = s {
+                    rows[l] = rows[l].max(span_len(*s) as usize);
+                }
+            }
+            for n in 0..n_ops {
+                if let Some(s) = outs[n] {
+                    macs += span_len(s) as u64 * self.cols_computed[n] * self.pixel_macs(net, n);
+                }
+            }
+            y0 += r;
+        }
+        if self.mean_tail {
+            macs += net.ops[self.last].macs;
+        }
+        (rows, macs)
+    }
+
+    /// Line-buffer walk: per internal tensor the ring rows, and the block's MACs.
+    pub fn line_buffer(&self, net: &Net) -> (Vec<usize>, u64) {
+        let (ring, computed) = self.walk(net, 0, self.root_hw[0], false);
+        let mut macs: u64 = (0..computed.len())
+            .map(|n| {
+                let w = self.out_hw(net, n).map(|hw| hw[1]).unwrap_or(0) as u64;
+                computed[n] * w * self.pixel_macs(net, n)
+            })
+            .sum();
+        if self.mean_tail {
+            macs += net.ops[self.last].macs;
+        }
+        (ring, macs)
+    }
+
+    fn out_hw(&self, net: &Net, n: usize) -> Option<[usize; 3]> {
+        net.hwc[net.ops[self.first + n].outputs[0]]
+    }
+
+    /// MACs per output pixel (all channels) of op `first + n`.
+    fn pixel_macs(&self, net: &Net, n: usize) -> u64 {
+        match self.out_hw(net, n) {
+            Some(hw) if hw[0] * hw[1] > 0 => net.ops[self.first + n].macs / (hw[0] * hw[1]) as u64,
+            _ => 0,
+        }
+    }
+
+    /// Bytes of the ring of internal tensor `l` holding `rows` rows and `cols` columns.
+    pub fn ring_bytes(&self, net: &Net, l: usize, rows: usize, cols: usize) -> usize {
+        let t = self.internal[l];
+        let c = net.hwc[t].map(|h| h[2]).unwrap_or(0);
+        rows * cols * c * net.esize[t]
+    }
+
+    /// Accumulator bytes of a MEAN tail (one 32-bit accumulator per channel).
+    pub fn accumulator_bytes(&self, net: &Net) -> usize {
+        if self.mean_tail {
+            net.hwc[self.root].map(|h| h[2]).unwrap_or(0) * 4
+        } else {
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_span_hand_worked() {
+        // 3x3 s1 p1 on 10 rows: output rows 4..5 need input rows 3..6.
+        assert_eq!(window_input_span((4, 5), 3, 1, 1, 1, 10), (3, 6));
+        // At the top border the padding row is not stored: output row 0 needs rows 0..1.
+        assert_eq!(window_input_span((0, 0), 3, 1, 1, 1, 10), (0, 1));
+        // 3x3 s2, TFLite SAME on an even map pads 0 before: output row 2 needs rows 4..6.
+        assert_eq!(window_input_span((2, 2), 3, 2, 1, 0, 10), (4, 6));
+        // Bottom border clipped: output row 4 needs rows 8..10 -> 8..9.
+        assert_eq!(window_input_span((4, 4), 3, 2, 1, 0, 10), (8, 9));
+        // Dilation 2, 3 taps: span 5.
+        assert_eq!(window_input_span((5, 5), 3, 1, 2, 2, 20), (3, 7));
+    }
+}

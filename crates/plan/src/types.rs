@@ -1,0 +1,189 @@
+//! The Plan: one serde type that the executor, the code generator and the views all read.
+//! See /work/notes/plan-api.md (and the README) for the executor's side of the contract.
+
+use crate::dag::{EdgeKind, RamMetric};
+use serde::{Deserialize, Serialize};
+
+/// Which cost model produced the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Every choice beyond the paper (residual joins, iterative MEAN, bands of several rows,
+    /// line buffers), RAM counted buffer by buffer as the executor holds it.
+    #[default]
+    Full,
+    /// The reference implementation's model, reproduced to the byte (figures only: its border
+    /// tile convention and symmetric padding do not describe a runnable schedule).
+    Paper,
+}
+
+/// What the optimiser was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Constraint {
+    /// P1: minimum peak RAM subject to MACs <= max_overhead x vanilla.
+    MaxOverhead { max_overhead: f64 },
+    /// P2: minimum MACs subject to peak RAM <= ram_bytes (in the plan's RAM metric).
+    RamBudget { ram_bytes: u64 },
+    /// Minimum peak RAM whatever the compute (`--max-overhead inf`).
+    MinRam,
+    /// Minimum MACs whatever the RAM.
+    MinMacs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Options {
+    pub mode: Mode,
+    pub metric: RamMetric,
+    pub constraint: Constraint,
+    /// Also return the whole Pareto front in `Plan::pareto`.
+    pub pareto: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: Constraint::MinMacs, pareto: false }
+    }
+}
+
+/// Role of a buffer in the arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferRole {
+    /// A whole activation tensor (NHWC, batch 1), alive from the stage that writes it (stage 0
+    /// for a network input) to the last stage that reads it (the last stage for an output).
+    Tensor,
+    /// A fused stage's ring for one intermediate tensor: `rows x cols x channels` elements,
+    /// row-major; element (y, x, c) of the tensor lives at
+    /// `((y - band_lo) * cols + x % cols) * channels + c` for an H-cache stage (`band_lo` the
+    /// first row the current band needs), at `((y % rows) * cols + x) * channels + c` for a
+    /// line-buffer stage (`cols` = full width).
+    Ring,
+    /// Per-channel 32-bit accumulators of a MEAN (iterative tail or single MEAN stage).
+    Accumulator,
+    /// Paper mode: the reference's per-layer horizontal cache `k x t x C_in`.
+    PaperCache,
+}
+
+/// One buffer with its place in the arena.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Buffer {
+    pub id: usize,
+    pub role: BufferRole,
+    /// The graph tensor this buffer holds (whole, or a ring of it).
+    pub tensor: Option<usize>,
+    /// The op that owns a ring/accumulator/cache (the ring's producer; the MEAN).
+    pub op: Option<usize>,
+    pub rows: usize,
+    pub cols: usize,
+    pub channels: usize,
+    pub elem_bytes: usize,
+    /// Bytes (rows x cols x channels x elem_bytes).
+    pub size: usize,
+    /// Inclusive range of stage indices during which the buffer is alive.
+    pub first_stage: usize,
+    pub last_stage: usize,
+    /// Byte offset in the arena, a multiple of `Plan::arena_align`.
+    pub offset: usize,
+    /// A network input or output tensor.
+    pub io: bool,
+}
+
+/// Tile geometry of one op inside a stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerTile {
+    pub op: usize,
+    pub name: String,
+    pub op_name: String,
+    /// `[height, width]`; 1x1 for pointwise ops.
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    /// Padding before (top, left), as the executor applies it (TFLite's; the paper's symmetric
+    /// `(k-1)/2` in paper mode).
+    pub pad_before: [usize; 2],
+    /// Rows/columns a tile shares with its neighbour: `(k-1)*d + 1 - s` (0 if negative).
+    pub halo: [usize; 2],
+    /// Input map (first activation input) and output map, `[h, w, c]`.
+    pub in_hwc: [usize; 3],
+    pub out_hwc: [usize; 3],
+    /// Rows x columns of the input tile the op reads per step (whole map for a whole input).
+    pub tile_rows_in: usize,
+    pub tile_cols_in: usize,
+    /// Rows x columns of its output held per step (band rows x 1 for the block output).
+    pub tile_rows_out: usize,
+    pub tile_cols_out: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageKind {
+    Layer,
+    Fused,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub index: usize,
+    /// Ops `first_op..=last_op` in graph order.
+    pub first_op: usize,
+    pub last_op: usize,
+    pub kind: StageKind,
+    /// How it runs (cache mode and band height).
+    pub exec: EdgeKind,
+    /// Rows of the root tensor produced per band (1 for line buffers and paper mode).
+    pub band_rows: usize,
+    /// The block ends in a MEAN fed row by row (its input never exists whole).
+    pub iterative_tail: bool,
+    /// The root tensor the walk runs over: the last op's output, or the MEAN's input.
+    pub root_tensor: Option<usize>,
+    /// Paper mode: input tile and tile stride of the 1-pixel walk.
+    pub tile: Option<usize>,
+    pub tile_stride: Option<usize>,
+    pub layers: Vec<LayerTile>,
+    /// Ids of every buffer alive during this stage.
+    pub buffers: Vec<usize>,
+    /// Bytes alive during the stage (each buffer rounded up to the alignment in full mode).
+    pub ram_bytes: u64,
+    pub ram_bytes_io_excluded: u64,
+    pub macs: u64,
+}
+
+/// One point of the RAM/compute Pareto front.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ParetoPoint {
+    /// Peak of the stage sums, network I/O included.
+    pub peak_ram_bytes: u64,
+    pub peak_ram_bytes_io_excluded: u64,
+    pub macs: u64,
+    pub overhead: f64,
+    /// Number of stages.
+    pub stages: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub model: String,
+    pub mode: Mode,
+    /// What the optimiser minimised or bounded.
+    pub metric: RamMetric,
+    pub constraint: Constraint,
+    pub stages: Vec<Stage>,
+    pub buffers: Vec<Buffer>,
+    /// Every buffer offset is a multiple of this (arena::ARENA_ALIGN).
+    pub arena_align: usize,
+    pub arena_size: usize,
+    /// The arena size: what the firmware reserves, network input and output included.
+    pub peak_ram_bytes: u64,
+    /// Peak with the network input and output left out (the paper's convention). In paper
+    /// mode this is the reference's analytical figure.
+    pub peak_ram_bytes_io_excluded: u64,
+    /// Largest sum of buffers alive in one stage (a lower bound of the arena size).
+    pub peak_stage_bytes: u64,
+    pub macs: u64,
+    pub vanilla_macs: u64,
+    /// macs / vanilla_macs.
+    pub overhead: f64,
+    /// The Pareto front (decreasing RAM, increasing MACs) in the plan's metric, if asked for.
+    pub pareto: Vec<ParetoPoint>,
+}
