@@ -1,0 +1,462 @@
+//! The project emitter: (Board, Firmware) -> Project, a list of files under one root folder.
+
+use std::collections::BTreeMap;
+
+use crate::board::{Board, CycleCounter, Family};
+use crate::sanitize::crate_name;
+use crate::CodegenError;
+
+/// The output tensor's element type, as the firmware prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    I8,
+    U8,
+    I32,
+    F32,
+}
+
+impl OutputKind {
+    fn rust(self) -> &'static str {
+        match self {
+            OutputKind::I8 => "I8",
+            OutputKind::U8 => "U8",
+            OutputKind::I32 => "I32",
+            OutputKind::F32 => "F32",
+        }
+    }
+    pub fn size(self) -> usize {
+        match self {
+            OutputKind::I8 | OutputKind::U8 => 1,
+            OutputKind::I32 | OutputKind::F32 => 4,
+        }
+    }
+}
+
+/// What goes into the firmware: the lowered model and the figures the README reports.
+#[derive(Debug, Clone)]
+pub struct Firmware {
+    /// The model's name (any string: it is sanitised before use in paths and package names).
+    pub model_name: String,
+    /// The runtime program (ops, weights, quantisation) written by the host lowering; kept in
+    /// flash. Opaque to codegen.
+    pub program: Vec<u8>,
+    /// Bytes of the one static arena (the plan's peak RAM, placement included).
+    pub arena: u64,
+    /// The bundled test input (raw tensor bytes).
+    pub input: Vec<u8>,
+    /// Bytes of the output tensor.
+    pub output_len: usize,
+    pub output_kind: OutputKind,
+    /// Multiply-accumulates of one inference under this plan (for the latency estimate).
+    pub macs: u64,
+    /// One line describing the plan, for the README (e.g. "layer-by-layer").
+    pub plan_summary: String,
+}
+
+/// Resources a project needs on its board, with the board's limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    pub arena: u64,
+    /// .data + .bss besides the arena (runtime and startup statics), see [`statics_overhead`].
+    pub statics: u64,
+    pub stack: u64,
+    /// arena + statics + stack: the predicted peak RAM.
+    pub ram_needed: u64,
+    pub program: u64,
+    pub input: u64,
+    /// Estimated code size (runtime kernels, startup, formatting).
+    pub code: u64,
+    pub flash_needed: u64,
+    pub ram: u64,
+    pub flash: u64,
+    pub latency_s: f64,
+}
+
+impl Budget {
+    pub fn fits(&self) -> bool {
+        self.ram_needed <= self.ram && self.flash_needed <= self.flash
+    }
+}
+
+/// Bytes of .data + .bss an emitted firmware has besides the arena, per family. Measured from
+/// the ELF section headers of built projects, and asserted exactly by tests/tests/emit_qemu.rs
+/// (`.data + .bss == arena + this`):
+/// - Cortex-M and RISC-V: 0. cortex-m-rt, riscv-rt and the semihosting crates keep no statics;
+///   main uses `Peripherals::steal()` (not `take()`, whose 1-byte flag would add a padded static);
+///   msf-runtime is no-alloc and keeps none. The stack is not a static: its reserve
+///   (`Board::stack_reserve`) is kept free above .bss by a linker ASSERT (riscv-rt: `_stack_size`).
+/// - ESP32: esp-hal's own statics (clocks, drivers, app descriptor); not built in the tests that
+///   measure, so an allowance (the ESP32-C3 hello-world measured 952 B of .data + .bss here).
+pub fn statics_overhead(family: Family) -> u64 {
+    match family {
+        Family::CortexM | Family::Riscv => 0,
+        Family::Esp32c3 | Family::Xtensa => 4096,
+    }
+}
+
+/// Code-size allowance for the flash check (runtime kernels + startup + formatting, release).
+pub fn code_estimate(family: Family) -> u64 {
+    match family {
+        Family::CortexM | Family::Riscv => 48 * 1024,
+        Family::Esp32c3 | Family::Xtensa => 128 * 1024,
+    }
+}
+
+/// Predicted RAM and flash of `fw` on `board`.
+pub fn budget(board: &Board, fw: &Firmware) -> Budget {
+    let statics = statics_overhead(board.family);
+    let code = code_estimate(board.family);
+    let program = fw.program.len() as u64;
+    let input = fw.input.len() as u64;
+    Budget {
+        arena: fw.arena,
+        statics,
+        stack: board.stack_reserve,
+        ram_needed: fw.arena + statics + board.stack_reserve,
+        program,
+        input,
+        code,
+        flash_needed: program + input + code,
+        ram: board.ram,
+        flash: board.flash,
+        latency_s: board.latency_s(fw.macs),
+    }
+}
+
+/// One file of a project (path relative to the project root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+    pub executable: bool,
+}
+
+/// A complete Cargo project: `root/` + files.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Root folder name: `msf-<model>-<board>`, sanitised.
+    pub root: String,
+    pub files: Vec<ProjectFile>,
+    pub budget: Budget,
+}
+
+impl Project {
+    pub fn file(&self, path: &str) -> Option<&ProjectFile> {
+        self.files.iter().find(|f| f.path == path)
+    }
+}
+
+/// Emit the project for `fw` on `board`. Refuses a firmware that does not fit unless `force`.
+pub fn emit_project(board: &Board, fw: &Firmware, force: bool) -> Result<Project, CodegenError> {
+    emit_with_model_module(board, fw, force, &runtime_model_rs(fw))
+}
+
+/// The firmware's `model.rs` for the real runtime: program blob, arena, input, and `infer()`.
+fn runtime_model_rs(fw: &Firmware) -> String {
+    let mut s = data_decls(fw);
+    s.push_str(
+        r#"
+/// Run the program on the bundled input; the output bytes live in the arena.
+pub fn infer() -> Result<&'static [u8], u32> {
+    // SAFETY: main calls infer() once, so this is the only reference to the arena.
+    let arena: &'static mut [u8] = unsafe { &mut (*core::ptr::addr_of_mut!(ARENA)).0 };
+    let program = msf_runtime::Program::parse(&PROGRAM.0).map_err(|e| e.code())?;
+    program.run(arena, &INPUT.0).map_err(|e| e.code())
+}
+"#,
+    );
+    s
+}
+
+/// The statics shared by every model.rs: program and input in flash, the arena in RAM.
+pub fn data_decls(fw: &Firmware) -> String {
+    format!(
+        r#"//! The model's data: the runtime program and the test input in flash, one static arena.
+//! Generated by msf-planner.
+#![allow(dead_code)]
+
+/// 16-byte alignment for the blobs and the arena (the runtime's int32/f32 views need 4).
+#[repr(C, align(16))]
+pub struct Aligned<T: ?Sized>(pub T);
+
+pub const ARENA_BYTES: usize = {arena};
+pub const INPUT_BYTES: usize = {input};
+pub const OUTPUT_BYTES: usize = {output};
+pub const OUTPUT_KIND: crate::report::Kind = crate::report::Kind::{kind};
+
+/// The runtime program (ops, weights, quantisation): flash.
+pub static PROGRAM: Aligned<[u8; {program}]> = Aligned(*include_bytes!("../data/program.bin"));
+/// The bundled test input: flash.
+pub static INPUT: Aligned<[u8; INPUT_BYTES]> = Aligned(*include_bytes!("../data/input.bin"));
+/// The one arena, of the planned size: .bss.
+pub static mut ARENA: Aligned<[u8; ARENA_BYTES]> = Aligned([0; ARENA_BYTES]);
+"#,
+        arena = fw.arena,
+        input = fw.input.len(),
+        output = fw.output_len,
+        kind = fw.output_kind.rust(),
+        program = fw.program.len(),
+    )
+}
+
+/// Emit with a caller-supplied `src/model.rs` (it must define `infer()`, `OUTPUT_KIND`; use
+/// [`data_decls`] for the statics). Used by the platform tests to prove each board's startup,
+/// printing and exit independently of the runtime.
+#[doc(hidden)]
+pub fn emit_with_model_module(board: &Board, fw: &Firmware, force: bool, model_rs: &str) -> Result<Project, CodegenError> {
+    if fw.output_len == 0 || fw.output_len % fw.output_kind.size() != 0 {
+        return Err(CodegenError::BadInput(format!(
+            "output is {} bytes, not a whole number of {:?} values",
+            fw.output_len, fw.output_kind
+        )));
+    }
+    let b = budget(board, fw);
+    if !force && !b.fits() {
+        return Err(CodegenError::DoesNotFit {
+            board: board.id.clone(),
+            need_ram: b.ram_needed,
+            arena: b.arena,
+            statics: b.statics,
+            stack: b.stack,
+            ram: b.ram,
+            need_flash: b.flash_needed,
+            program: b.program,
+            input: b.input,
+            code: b.code,
+            flash: b.flash,
+        });
+    }
+    // The package is named after model and board, so projects built into one shared
+    // CARGO_TARGET_DIR never overwrite each other's ELF.
+    let root = format!("msf-{}-{}", crate_name(&fw.model_name), crate_name(&board.id));
+    let vars = vars(board, fw, &root, &b);
+    let mut files: Vec<ProjectFile> = Vec::new();
+    let mut add = |path: &str, bytes: Vec<u8>| files.push(ProjectFile { path: path.to_string(), bytes, executable: false });
+
+    add("Cargo.toml", render("Cargo.toml", CARGO_TOML, &vars)?.into_bytes());
+    add(".cargo/config.toml", cargo_config(board).into_bytes());
+    add("README.md", render("README.md", README_MD, &vars)?.into_bytes());
+    add("src/report.rs", REPORT_RS.as_bytes().to_vec());
+    add("src/model.rs", model_rs.as_bytes().to_vec());
+    add("data/program.bin", fw.program.clone());
+    add("data/input.bin", fw.input.clone());
+    let main = match board.family {
+        Family::CortexM => MAIN_CORTEX_M,
+        Family::Riscv => MAIN_RISCV,
+        Family::Esp32c3 => MAIN_ESP32C3,
+        Family::Xtensa => MAIN_XTENSA,
+    };
+    add("src/main.rs", render("src/main.rs", main, &vars)?.into_bytes());
+    match board.family {
+        Family::CortexM | Family::Riscv => {
+            add("memory.x", memory_x(board).into_bytes());
+            add("build.rs", BUILD_RS.as_bytes().to_vec());
+        }
+        Family::Esp32c3 => {}
+        Family::Xtensa => add("rust-toolchain.toml", b"[toolchain]\nchannel = \"esp\"\n".to_vec()),
+    }
+    for (rel, bytes) in crate::runtime_files::RUNTIME_FILES {
+        add(&format!("msf-runtime/{rel}"), bytes.to_vec());
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Project { root, files, budget: b })
+}
+
+const CARGO_TOML: &str = include_str!("../templates/Cargo.toml.in");
+const README_MD: &str = include_str!("../templates/README.md.in");
+const REPORT_RS: &str = include_str!("../templates/report.rs");
+const MAIN_CORTEX_M: &str = include_str!("../templates/main_cortex_m.rs");
+const MAIN_RISCV: &str = include_str!("../templates/main_riscv.rs");
+const MAIN_ESP32C3: &str = include_str!("../templates/main_esp32c3.rs");
+const MAIN_XTENSA: &str = include_str!("../templates/main_xtensa.rs");
+const BUILD_RS: &str = include_str!("../templates/build.rs.in");
+
+/// Substitute `{{KEY}}` placeholders; an unknown key is an error (caught by the unit tests).
+pub fn render(name: &str, template: &str, vars: &BTreeMap<&'static str, String>) -> Result<String, CodegenError> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let j = after.find("}}").ok_or_else(|| CodegenError::Template { template: name.into(), key: after.chars().take(20).collect() })?;
+        let key = &after[..j];
+        let v = vars.get(key).ok_or_else(|| CodegenError::Template { template: name.into(), key: key.into() })?;
+        out.push_str(v);
+        rest = &after[j + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn kb(bytes: u64) -> String {
+    format!("{:.1} kB", bytes as f64 / 1024.0)
+}
+
+fn vars(board: &Board, fw: &Firmware, krate: &str, b: &crate::project::Budget) -> BTreeMap<&'static str, String> {
+    let mut v = BTreeMap::new();
+    v.insert("CRATE", krate.to_string());
+    v.insert("MODEL", crate_name(&fw.model_name));
+    v.insert("BOARD_ID", board.id.clone());
+    v.insert("BOARD_NAME", board.name.clone());
+    v.insert("CORE", board.core.clone());
+    v.insert("TARGET", board.target.clone());
+    v.insert("CLOCK_HZ", board.clock_hz.to_string());
+    v.insert("CLOCK_MHZ", format!("{}", board.clock_hz as f64 / 1e6));
+    v.insert("CYCLES_PER_MAC", format!("{}", board.cycles_per_mac));
+    v.insert("DEPS", deps(board));
+    v.insert("ARENA", b.arena.to_string());
+    v.insert("ARENA_KB", kb(b.arena));
+    v.insert("STATICS", b.statics.to_string());
+    v.insert("STACK", b.stack.to_string());
+    v.insert("RAM_NEEDED", b.ram_needed.to_string());
+    v.insert("RAM_NEEDED_KB", kb(b.ram_needed));
+    v.insert("RAM", b.ram.to_string());
+    v.insert("RAM_KB", kb(b.ram));
+    v.insert("PROGRAM", b.program.to_string());
+    v.insert("INPUT", b.input.to_string());
+    v.insert("CODE", b.code.to_string());
+    v.insert("FLASH_NEEDED_KB", kb(b.flash_needed));
+    v.insert("FLASH_KB", kb(b.flash));
+    v.insert("MACS", fw.macs.to_string());
+    v.insert("LATENCY_MS", format!("{:.1}", b.latency_s * 1e3));
+    v.insert("PLAN", fw.plan_summary.clone());
+    v.insert("FITS", if b.fits() { "fits".into() } else { "DOES NOT FIT (emitted with --force)".into() });
+    v.insert("SRC_MEMORY", board.source.memory.clone());
+    v.insert("SRC_CLOCK", board.source.clock.clone());
+    v.insert("SRC_CPM", board.source.cycles_per_mac.clone());
+    v.insert("BUILD", build_cmd(board));
+    v.insert("RUN", run_doc(board));
+    v.insert("RUNNER", board.runner.clone());
+    let (init, now, diff) = match board.cycle_counter {
+        CycleCounter::Dwt => (
+            "    // DWT.CYCCNT: enable tracing, then the cycle counter (Cortex-M3 and up).\n    // steal(), not take(): take() keeps a static flag, and main runs once.\n    let mut cp = unsafe { cortex_m::Peripherals::steal() };\n    cp.DCB.enable_trace();\n    cp.DWT.enable_cycle_counter();\n",
+            "cortex_m::peripheral::DWT::cycle_count()",
+            "Some(end.wrapping_sub(start) as u64)",
+        ),
+        _ => ("    // This core has no cycle counter (no DWT.CYCCNT on ARMv6-M).\n", "0u32", "{ let _ = (start, end); None }"),
+    };
+    v.insert("BOOT_BLOCK", boot_block(board));
+    v.insert("CYCLES_INIT", init.into());
+    v.insert("CYCLES_NOW", now.into());
+    v.insert("CYCLES_DIFF", diff.into());
+    v
+}
+
+/// The [dependencies] of each family, pinned to versions seen building and running here.
+fn deps(board: &Board) -> String {
+    let mut d = String::new();
+    match board.family {
+        Family::CortexM => {
+            d.push_str("cortex-m = { version = \"=0.7.7\", features = [\"critical-section-single-core\"] }\n");
+            d.push_str("cortex-m-rt = \"=0.7.7\"\n");
+            d.push_str("cortex-m-semihosting = \"=0.6.0\"\n");
+            if board.has_extra("rp2040-boot2") {
+                d.push_str("# RP2040: 256-byte second-stage bootloader for the W25Q080-class flash on the Pico.\nrp2040-boot2 = \"=0.3.0\"\n");
+            }
+        }
+        Family::Riscv => {
+            d.push_str("riscv = { version = \"=0.16.1\", features = [\"critical-section-single-hart\"] }\n");
+            d.push_str("riscv-rt = { version = \"=0.18.0\", features = [\"single-hart\"] }\n");
+            d.push_str("semihosting = { version = \"=0.1.25\", features = [\"stdio\"] }\n");
+        }
+        Family::Esp32c3 => {
+            d.push_str("esp-hal = { version = \"=1.2.2\", features = [\"esp32c3\"] }\n");
+            d.push_str("esp-println = { version = \"=0.18.0\", features = [\"esp32c3\"] }\n");
+            d.push_str("esp-bootloader-esp-idf = { version = \"=0.6.0\", features = [\"esp32c3\"] }\n");
+        }
+        Family::Xtensa => {
+            d.push_str("esp-hal = { version = \"=1.2.2\", features = [\"esp32s3\"] }\n");
+            d.push_str("esp-println = { version = \"=0.18.0\", features = [\"esp32s3\"] }\n");
+            d.push_str("esp-bootloader-esp-idf = { version = \"=0.6.0\", features = [\"esp32s3\"] }\n");
+        }
+    }
+    d
+}
+
+fn cargo_config(board: &Board) -> String {
+    let rustflags = match board.family {
+        // cortex-m-rt's link.x includes memory.x; --nmagic keeps sections unpadded in the ELF.
+        Family::CortexM => r#"["-C", "link-arg=--nmagic", "-C", "link-arg=-Tlink.x"]"#,
+        // riscv-rt wants memory.x and link.x named explicitly.
+        Family::Riscv => r#"["-C", "link-arg=-Tmemory.x", "-C", "link-arg=-Tlink.x"]"#,
+        // esp-hal ships its linker scripts; linkall.x pulls them in.
+        Family::Esp32c3 | Family::Xtensa => r#"["-C", "link-arg=-Tlinkall.x", "-C", "force-frame-pointers"]"#,
+    };
+    let mut s = format!(
+        "# Generated by msf-planner for {name}.\n[build]\ntarget = \"{t}\"\n\n[target.{t}]\n# `cargo run --release` flashes/runs the firmware.\nrunner = \"{runner}\"\nrustflags = {rustflags}\n",
+        name = board.name,
+        t = board.target,
+        runner = board.runner,
+    );
+    if board.family == Family::Xtensa {
+        s.push_str("\n[unstable]\nbuild-std = [\"core\"]\n");
+    }
+    s
+}
+
+fn memory_x(board: &Board) -> String {
+    let mut s = format!("/* {} — generated by msf-planner.\n   Source: {} */\n", board.name, board.source.memory);
+    let rp2040 = board.has_extra("rp2040-boot2");
+    s.push_str("MEMORY\n{\n");
+    if rp2040 {
+        s.push_str(&format!("  BOOT2 : ORIGIN = 0x{:08X}, LENGTH = 0x100\n", board.flash_origin));
+        s.push_str(&format!("  FLASH : ORIGIN = 0x{:08X}, LENGTH = {}\n", board.flash_origin + 0x100, board.flash - 0x100));
+    } else {
+        s.push_str(&format!("  FLASH : ORIGIN = 0x{:08X}, LENGTH = {}\n", board.flash_origin, board.flash));
+    }
+    s.push_str(&format!("  RAM : ORIGIN = 0x{:08X}, LENGTH = {}\n}}\n", board.ram_origin, board.ram));
+    if rp2040 {
+        s.push_str("\n/* RP2040 boot ROM loads the 256-byte boot2 block from the start of flash. */\nSECTIONS {\n  .boot2 ORIGIN(BOOT2) :\n  {\n    KEEP(*(.boot2));\n  } > BOOT2\n} INSERT BEFORE .text;\n");
+    }
+    if board.has_extra("rp2350-image-def") {
+        s.push_str("\n/* RP2350 boot ROM looks for an IMAGE_DEF block in the first 4 kB of flash. */\nSECTIONS {\n  .start_block : ALIGN(4)\n  {\n    KEEP(*(.start_block));\n  } > FLASH\n} INSERT AFTER .vector_table;\n_stext = ADDR(.start_block) + SIZEOF(.start_block);\n");
+    }
+    match board.family {
+        Family::Riscv => {
+            s.push_str("\nREGION_ALIAS(\"REGION_TEXT\", FLASH);\nREGION_ALIAS(\"REGION_RODATA\", FLASH);\nREGION_ALIAS(\"REGION_DATA\", RAM);\nREGION_ALIAS(\"REGION_BSS\", RAM);\nREGION_ALIAS(\"REGION_HEAP\", RAM);\nREGION_ALIAS(\"REGION_STACK\", RAM);\n");
+            s.push_str(&format!("\n/* msf: the stack reserve; riscv-rt checks that it fits above .bss. */\n_stack_size = {};\n", board.stack_reserve));
+        }
+        _ => {
+            s.push_str(&format!(
+                "\n/* msf: keep {} bytes for the stack between the statics (the arena) and the top of RAM. */\n_msf_stack_reserve = {};\nASSERT(ORIGIN(RAM) + LENGTH(RAM) - __euninit >= _msf_stack_reserve, \"msf: arena + statics leave less than the stack reserve\");\n",
+                board.stack_reserve, board.stack_reserve
+            ));
+        }
+    }
+    s
+}
+
+/// Boot-ROM blocks some chips need in flash before the program.
+fn boot_block(board: &Board) -> String {
+    if board.has_extra("rp2040-boot2") {
+        "\n/// RP2040: the boot ROM copies these 256 bytes from flash and runs them to set up XIP.\n#[link_section = \".boot2\"]\n#[used]\npub static BOOT2: [u8; 256] = rp2040_boot2::BOOT_LOADER_W25Q080;\n".into()
+    } else if board.has_extra("rp2350-image-def") {
+        // RP2350 datasheet s5.9.5, "minimum viable image metadata": block start marker, an
+        // IMAGE_TYPE item (Secure, Arm, RP2350 executable), the LAST item, a zero link to itself,
+        // block end marker.
+        "\n/// RP2350: the boot ROM only runs an image that carries an IMAGE_DEF block (datasheet s5.9.5).\n#[link_section = \".start_block\"]\n#[used]\npub static IMAGE_DEF: [u32; 5] = [0xffff_ded3, 0x1021_0142, 0x0000_01ff, 0x0000_0000, 0xab12_3579];\n".into()
+    } else {
+        String::new()
+    }
+}
+
+fn build_cmd(board: &Board) -> String {
+    match board.family {
+        Family::Xtensa => "espup install   # once: the esp-rs Xtensa toolchain\n. ~/export-esp.sh\ncargo build --release".into(),
+        _ => format!("rustup target add {}\ncargo build --release", board.target),
+    }
+}
+
+fn run_doc(board: &Board) -> String {
+    if let Some(q) = &board.qemu {
+        format!(
+            "Emulated: `cargo run --release` runs it under QEMU (qemu-system-{}, machine {}), which prints the report and exits with the firmware's status.",
+            q.binary, q.machine
+        )
+    } else {
+        match board.family {
+            Family::Esp32c3 | Family::Xtensa => "Connect the board over USB and `cargo run --release` (espflash flashes it and opens the monitor, where the report appears).".into(),
+            _ => "Connect the board's debug probe and `cargo run --release` (probe-rs flashes it and shows the semihosting output). Without a debugger attached the semihosting calls stop the core: run it under probe-rs.".into(),
+        }
+    }
+}
