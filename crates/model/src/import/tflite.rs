@@ -14,6 +14,10 @@
 #[path = "tflite_generated.rs"]
 mod generated;
 
+/// Writes small TFLite files for tests (robustness, kernels, planner examples).
+#[path = "tflite_writer.rs"]
+pub mod writer;
+
 use crate::error::{ImportError, Result};
 use crate::graph::{Activation, DType, Graph, Op, OpKind, Padding, Quant, Tensor, TensorId, Window};
 use crate::validate::{checked_elements, validate};
