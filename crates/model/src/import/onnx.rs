@@ -33,6 +33,10 @@ use crate::error::{ImportError, Result};
 use crate::graph::{Activation, DType, Graph, Op, OpKind, Padding, Quant, Tensor, TensorId, Window};
 use crate::validate::{self, checked_elements};
 
+/// The protobuf codec of [`proto`], re-exported so callers (tests, fuzzers) can build and encode
+/// `ModelProto`s with the same prost version without depending on it themselves.
+pub use prost;
+
 #[allow(clippy::all, missing_docs)]
 pub mod proto {
     include!("onnx_proto.rs");
