@@ -8,11 +8,13 @@
 //! Nothing here touches the file system: it all works in wasm.
 
 pub mod board;
+pub mod lower;
 pub mod project;
 pub mod sanitize;
 pub mod zipper;
 
 pub use board::{board, boards, Board, CycleCounter, Family, Qemu, Sources};
+pub use lower::{default_input, firmware_for};
 pub use project::{emit_project, Budget, Firmware, OutputKind, Project, ProjectFile};
 pub use sanitize::{crate_name, safe_entry_path};
 pub use zipper::write_zip;
@@ -42,6 +44,8 @@ pub enum CodegenError {
         code: u64,
         flash: u64,
     },
+    #[error("cannot lower the model for the runtime: {0}")]
+    Lowering(String),
     #[error("bad firmware input: {0}")]
     BadInput(String),
     #[error("template `{template}`: placeholder `{key}` has no value")]
@@ -50,6 +54,15 @@ pub enum CodegenError {
     UnsafeEntry(String),
     #[error("zip: {0}")]
     Zip(String),
+}
+
+/// One call for the CLI and the page: lower `graph`, emit the project for board `board_id`, zip
+/// it. Returns the zip bytes and the project (its budget says what fits).
+pub fn emit_zip(graph: &msf_model::Graph, board_id: &str, input: Option<&[u8]>, force: bool) -> Result<(Vec<u8>, Project), CodegenError> {
+    let b = board(board_id)?;
+    let fw = firmware_for(graph, input)?;
+    let p = emit_project(b, &fw, force)?;
+    Ok((write_zip(&p)?, p))
 }
 
 /// Runtime source files (path relative to runtime/, bytes), embedded at build time.

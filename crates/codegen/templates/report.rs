@@ -60,7 +60,7 @@ pub enum Kind {
 }
 
 /// Print the report; returns the process exit status (0 on success).
-pub fn report<S: Sink>(sink: &mut S, result: Result<&[u8], u32>, kind: Kind, cycles: Option<u64>) -> i32 {
+pub fn report<S: Sink, E: core::fmt::Display>(sink: &mut S, result: Result<&[u8], E>, kind: Kind, cycles: Option<u64>) -> i32 {
     let mut w = Chunked { sink, buf: [0; 128], len: 0 };
     let status = match result {
         Ok(out) => {
@@ -83,8 +83,8 @@ pub fn report<S: Sink>(sink: &mut S, result: Result<&[u8], u32>, kind: Kind, cyc
             let _ = write!(w, "\nchecksum: 0x{:08x}\n", fnv1a32(out));
             0
         }
-        Err(code) => {
-            let _ = write!(w, "error: inference failed (runtime error code {})\n", code);
+        Err(e) => {
+            let _ = write!(w, "error: inference failed: {}\n", e);
             1
         }
     };
