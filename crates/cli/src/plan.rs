@@ -1,9 +1,104 @@
-//! `msf plan` (being written).
+//! `msf plan MODEL [--ram 64k | --max-overhead 1.3] [--paper-mode] [--pareto] [--json]`:
+//! plan fused execution and print the stages, the peak RAM and the compute overhead.
+
+use crate::util::{load_model, parse_bytes};
 use anyhow::{bail, Result};
+use msf_plan::{plan, Constraint, Mode, Options, Plan, RamMetric, StageKind};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A .tflite or .onnx model.
+    model: PathBuf,
+    /// P2: least compute within this peak RAM (e.g. 64k, 320KiB, 65536).
+    #[arg(long, value_parser = parse_bytes, conflicts_with = "max_overhead")]
+    ram: Option<u64>,
+    /// P1: least peak RAM with compute <= this factor x the unfused compute; `inf` asks for the
+    /// minimum-RAM plan.
+    #[arg(long)]
+    max_overhead: Option<String>,
+    /// The msf-CNN reference's cost model (layer chains only; I/O excluded; figures only).
+    #[arg(long)]
+    paper_mode: bool,
+    /// Optimise the RAM with the network input and output left out (the paper's convention)
+    /// instead of the whole arena.
+    #[arg(long)]
+    io_excluded: bool,
+    /// Also print the whole RAM/compute Pareto front.
+    #[arg(long)]
+    pareto: bool,
+    /// Print the Plan as JSON.
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(_a: Args) -> Result<()> {
-    bail!("`msf plan` is not written yet")
+fn parse_overhead(s: &str) -> Result<Option<f64>> {
+    let t = s.trim().to_ascii_lowercase();
+    if matches!(t.as_str(), "inf" | "infinity" | "none") {
+        return Ok(None);
+    }
+    match t.parse::<f64>() {
+        Ok(f) if f.is_finite() && f >= 1.0 => Ok(Some(f)),
+        Ok(f) if f.is_infinite() => Ok(None),
+        _ => bail!("--max-overhead wants a factor >= 1 (e.g. 1.3) or `inf`, not `{s}`"),
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let graph = load_model(&a.model)?;
+    let constraint = match (&a.ram, &a.max_overhead) {
+        (Some(r), _) => Constraint::RamBudget { ram_bytes: *r },
+        (None, Some(f)) => match parse_overhead(f)? {
+            Some(max_overhead) => Constraint::MaxOverhead { max_overhead },
+            None => Constraint::MinRam,
+        },
+        (None, None) => Constraint::MinMacs,
+    };
+    let mode = if a.paper_mode { Mode::Paper } else { Mode::Full };
+    let metric = if a.paper_mode || a.io_excluded { RamMetric::IoExcluded } else { RamMetric::IoIncluded };
+    let opts = Options { mode, metric, constraint, pareto: a.pareto };
+    let p = plan(&graph, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&p)?);
+    } else {
+        print_table(&p);
+    }
+    Ok(())
+}
+
+fn kb(b: u64) -> String {
+    format!("{:.1} kB", b as f64 / 1000.0)
+}
+
+fn print_table(p: &Plan) {
+    println!("{} ({:?} mode, {:?}, optimised on {:?})", p.model, p.mode, p.constraint, p.metric);
+    println!("{:>5}  {:>9}  {:<6} {:<22} {:>12} {:>12} {:>12}", "stage", "ops", "kind", "exec", "RAM", "RAM excl I/O", "MACs");
+    for s in &p.stages {
+        let ops = if s.first_op == s.last_op { format!("{}", s.first_op) } else { format!("{}-{}", s.first_op, s.last_op) };
+        let kind = match s.kind {
+            StageKind::Layer => s.layers.first().map(|l| l.op_name.clone()).unwrap_or_default(),
+            StageKind::Fused => "fused".into(),
+        };
+        let exec = match s.exec {
+            msf_plan::EdgeKind::Layer => "layer".to_string(),
+            msf_plan::EdgeKind::Paper => format!("paper tile {}", s.tile.unwrap_or(0)),
+            msf_plan::EdgeKind::HCache { rows } => format!("h-cache {rows} row(s)"),
+            msf_plan::EdgeKind::LineBuffer => "line buffers".into(),
+        };
+        let exec = if s.iterative_tail { format!("{exec} +mean") } else { exec };
+        println!("{:>5}  {:>9}  {:<6} {:<22} {:>12} {:>12} {:>12}", s.index, ops, kind, exec, s.ram_bytes, s.ram_bytes_io_excluded, s.macs);
+    }
+    println!();
+    println!("peak RAM (arena, I/O included): {} bytes ({}), alignment {}", p.peak_ram_bytes, kb(p.peak_ram_bytes), p.arena_align);
+    println!("peak RAM, I/O excluded:         {} bytes ({})", p.peak_ram_bytes_io_excluded, kb(p.peak_ram_bytes_io_excluded));
+    println!("largest stage sum:              {} bytes", p.peak_stage_bytes);
+    println!("MACs: {} (vanilla {}), overhead F = {:.3}", p.macs, p.vanilla_macs, p.overhead);
+    if !p.pareto.is_empty() {
+        println!();
+        println!("Pareto front ({} points, RAM in the optimised metric):", p.pareto.len());
+        println!("{:>14} {:>14} {:>14} {:>8} {:>7}", "RAM", "RAM excl I/O", "MACs", "F", "stages");
+        for q in &p.pareto {
+            println!("{:>14} {:>14} {:>14} {:>8.3} {:>7}", q.peak_ram_bytes, q.peak_ram_bytes_io_excluded, q.macs, q.overhead, q.stages);
+        }
+    }
 }

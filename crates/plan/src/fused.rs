@@ -43,6 +43,13 @@ fn span_len(s: Span) -> i64 {
     (s.1 - s.0 + 1).max(0)
 }
 
+struct Walk {
+    done: Vec<i64>,
+    computed: Vec<u64>,
+    ring: Vec<usize>,
+    axis: usize,
+}
+
 /// Validated block geometry, independent of the walk.
 #[derive(Debug, Clone)]
 pub struct Block {
@@ -97,7 +104,7 @@ impl Block {
         if !b.check_strides(net) {
             return None;
         }
-        let (cols, computed) = b.walk(net, 1, b.root_hw[1], true);
+        let (cols, computed) = b.walk(net, 1, b.root_hw[1]);
         b.cols = cols;
         b.cols_computed = computed;
         Some(b)
@@ -175,34 +182,69 @@ impl Block {
         }
     }
 
-    /// Walk the root along `axis` one position at a time (ring-buffer semantics): returns per
-    /// internal tensor the ring length (max span held at once) and per op the positions
-    /// computed (each computed once; positions never needed are skipped).
-    fn walk(&self, net: &Net, axis: usize, root_len: usize, _cols: bool) -> (Vec<usize>, Vec<u64>) {
+    /// Walk the root along `axis` as a pull pipeline (the executor's schedule, see plan-api.md):
+    /// for each root position y, `pull(last, y, y)`; `pull(op, lo, hi)` computes the op's
+    /// positions `max(done+1, lo)..=hi` one by one, each after pulling, input by input in op
+    /// order, the input positions it reads from ops of the block. A position of an intermediate
+    /// tensor is dropped once no consumer will read it again, so a ring of `ring[l]` positions
+    /// (position p in slot p % ring) always suffices. Returns the ring lengths and, per op, the
+    /// positions computed (positions no consumer needs are never computed).
+    fn walk(&self, net: &Net, axis: usize, root_len: usize) -> (Vec<usize>, Vec<u64>) {
         let n_ops = self.last - self.first + 1;
-        let mut spans = vec![None; self.internal.len()];
-        let mut outs = vec![None; n_ops];
-        let mut ring = vec![0usize; self.internal.len()];
-        let mut done = vec![-1i64; n_ops];
-        let mut computed = vec![0u64; n_ops];
+        let mut st = Walk { done: vec![-1; n_ops], computed: vec![0; n_ops], ring: vec![0; self.internal.len()], axis };
         for y in 0..root_len as i64 {
-            self.propagate(net, axis, (y, y), &mut spans, &mut outs);
-            for (l, s) in spans.iter().enumerate() {
-                if let Some(s) = s {
-                    ring[l] = ring[l].max(span_len(*s) as usize);
+            if self.mean_tail {
+                if let Some(p) = net.producer[self.root] {
+                    self.pull(net, &mut st, p - self.first, y, y);
                 }
-            }
-            for n in 0..n_ops {
-                if let Some(s) = outs[n] {
-                    let from = (done[n] + 1).max(s.0);
-                    if s.1 >= from {
-                        computed[n] += (s.1 - from + 1) as u64;
-                        done[n] = s.1;
-                    }
-                }
+                st.done[n_ops - 1] = y;
+            } else {
+                self.pull(net, &mut st, n_ops - 1, y, y);
             }
         }
-        (ring, computed)
+        (st.ring, st.computed)
+    }
+
+    /// Input span op `n` reads along the walk's axis for its output positions `[lo, hi]`.
+    fn read_span(&self, net: &Net, n: usize, t: usize, axis: usize, lo: i64, hi: i64) -> Span {
+        let len = net.hwc[t].map(|h| h[axis]).unwrap_or(1);
+        match net.ops[self.first + n].class {
+            Class::Window { k, s, d, pad, .. } => window_input_span((lo, hi), k[axis], s[axis], d[axis], pad[axis], len),
+            _ => (lo.max(0), hi.min(len as i64 - 1)),
+        }
+    }
+
+    fn pull(&self, net: &Net, st: &mut Walk, n: usize, lo: i64, hi: i64) {
+        let op = &net.ops[self.first + n];
+        let from = (st.done[n] + 1).max(lo);
+        for p in from..=hi {
+            for &t in &op.inputs {
+                let Some(l) = self.local(net, t) else { continue };
+                let (a, b) = self.read_span(net, n, t, st.axis, p, p);
+                self.pull(net, st, l, a, b);
+            }
+            st.done[n] = p;
+            st.computed[n] += 1;
+            if n < self.internal.len() {
+                // Position p of tensor n is written now: everything from the lowest position a
+                // consumer will still read up to p must be held.
+                let t = self.internal[n];
+                let mut keep = p;
+                for &c in &net.consumers[t] {
+                    let cn = c - self.first;
+                    let next = st.done[cn] + 1;
+                    if self.mean_tail && c == self.last {
+                        keep = keep.min(next);
+                        continue;
+                    }
+                    let out_len = self.out_hw(net, cn).map(|h| h[st.axis]).unwrap_or(0) as i64;
+                    if next < out_len {
+                        keep = keep.min(self.read_span(net, cn, t, st.axis, next, next).0);
+                    }
+                }
+                st.ring[n] = st.ring[n].max((p - keep + 1) as usize);
+            }
+        }
     }
 
     /// H-cache walk with bands of `r` root rows: per internal tensor the band tile rows (max
@@ -238,7 +280,7 @@ impl Block {
 
     /// Line-buffer walk: per internal tensor the ring rows, and the block's MACs.
     pub fn line_buffer(&self, net: &Net) -> (Vec<usize>, u64) {
-        let (ring, computed) = self.walk(net, 0, self.root_hw[0], false);
+        let (ring, computed) = self.walk(net, 0, self.root_hw[0]);
         let mut macs: u64 = (0..computed.len())
             .map(|n| {
                 let w = self.out_hw(net, n).map(|hw| hw[1]).unwrap_or(0) as u64;
