@@ -61,9 +61,13 @@ fn int(name: &str, v: i64) -> AttributeProto {
 }
 
 fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, input: ValueInfoProto, output: &str) -> Vec<u8> {
+    model_opset(17, nodes, inits, input, output)
+}
+
+fn model_opset(opset: i64, nodes: Vec<NodeProto>, inits: Vec<TensorProto>, input: ValueInfoProto, output: &str) -> Vec<u8> {
     ModelProto {
         ir_version: 8,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17 }],
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: opset }],
         graph: Some(GraphProto { node: nodes, initializer: inits, input: vec![input], output: vec![ValueInfoProto { name: output.into(), r#type: None }], ..Default::default() }),
         ..Default::default()
     }
@@ -364,7 +368,7 @@ fn concat_axis_and_pad_are_remapped_to_nhwc() {
 }
 
 #[test]
-fn standalone_clip_and_attribute_clip() {
+fn clip_whose_input_has_two_consumers_stays_a_relu6_op() {
     // Clip whose input has two consumers cannot fold: it stays a RELU6 op.
     let lo = f32_init("lo", &[], &[0.0]);
     let hi = f32_init("hi", &[], &[6.0]);
@@ -381,6 +385,75 @@ fn standalone_clip_and_attribute_clip() {
     );
     let g = onnx::import(&bytes).expect("imports");
     assert_eq!(kinds(&g), ["CONV_2D", "RELU6", "ADD"]);
+}
+
+#[test]
+fn clip_bounds_from_attributes_before_opset_11() {
+    let w = f32_init("w", &[2, 2, 1, 1], &[1.0, 0.0, 0.0, 1.0]);
+    let min = AttributeProto { name: "min".into(), r#type: 1, f: 0.0, ..Default::default() };
+    let max = AttributeProto { name: "max".into(), r#type: 1, f: 6.0, ..Default::default() };
+    let bytes = model_opset(
+        10,
+        vec![node("Conv", &["x", "w"], &["c"], vec![]), node("Clip", &["c"], &["y"], vec![min, max])],
+        vec![w],
+        value_info("x", &[1, 2, 3, 3]),
+        "y",
+    );
+    let g = onnx::import(&bytes).expect("imports");
+    assert_eq!(kinds(&g), ["CONV_2D"]);
+    assert!(matches!(g.ops[0].kind, OpKind::Conv2d { activation: Activation::Relu6, .. }));
+    assert_eq!(g.tensor(g.outputs[0]).name, "y");
+}
+
+fn scalar(name: &str, data_type: i32, raw: Vec<u8>) -> TensorProto {
+    TensorProto { name: name.into(), data_type, raw_data: raw, ..Default::default() }
+}
+
+#[test]
+fn qdq_conv_with_float_bias_and_relu_becomes_one_int8_conv() {
+    // x (float) -Q-> int8 -DQ-> Conv(DQ(int8 w, per-channel), float bias) -> Relu -Q-> -DQ-> y
+    let inits = vec![
+        scalar("xs", 1, 0.5f32.to_le_bytes().to_vec()),
+        scalar("xz", 3, vec![0]),
+        TensorProto { name: "wq".into(), dims: vec![2, 1, 1, 1], data_type: 3, raw_data: vec![3, (-5i8) as u8], ..Default::default() },
+        TensorProto { name: "ws".into(), dims: vec![2], data_type: 1, raw_data: [0.25f32, 0.5].iter().flat_map(|v| v.to_le_bytes()).collect(), ..Default::default() },
+        TensorProto { name: "wz".into(), dims: vec![2], data_type: 3, raw_data: vec![0, 0], ..Default::default() },
+        // Bias scales are 0.5 * 0.25 = 0.125 and 0.5 * 0.5 = 0.25: 0.1875 is 1.5 steps (-> 2),
+        // -0.375 is -1.5 steps (-> -2), both rounded half to even.
+        f32_init("b", &[2], &[0.1875, -0.375]),
+        scalar("ys", 1, 0.125f32.to_le_bytes().to_vec()),
+        scalar("yz", 3, vec![(-128i8) as u8]),
+    ];
+    let axis0 = vec![int("axis", 0)];
+    let bytes = model(
+        vec![
+            node("QuantizeLinear", &["x", "xs", "xz"], &["xq"], vec![]),
+            node("DequantizeLinear", &["xq", "xs", "xz"], &["xd"], vec![]),
+            node("DequantizeLinear", &["wq", "ws", "wz"], &["wd"], axis0),
+            node("Conv", &["xd", "wd", "b"], &["c"], vec![]),
+            node("Relu", &["c"], &["r"], vec![]),
+            node("QuantizeLinear", &["r", "ys", "yz"], &["rq"], vec![]),
+            node("DequantizeLinear", &["rq", "ys", "yz"], &["y"], vec![]),
+        ],
+        inits,
+        value_info("x", &[1, 1, 2, 2]),
+        "y",
+    );
+    let g = onnx::import(&bytes).expect("imports");
+    assert_eq!(kinds(&g), ["QUANTIZE", "CONV_2D", "DEQUANTIZE"]);
+    let conv = &g.ops[1];
+    assert!(matches!(conv.kind, OpKind::Conv2d { activation: Activation::Relu, .. }));
+    let x = g.tensor(conv.inputs[0]);
+    assert_eq!((x.dtype, x.quant.clone()), (DType::Int8, Some(msf_model::Quant::per_tensor(0.5, 0))));
+    let w = g.tensor(conv.inputs[1]);
+    assert_eq!(w.data_i8(), Some(vec![3, -5]));
+    assert_eq!(w.quant.as_ref().map(|q| (q.scale.clone(), q.axis)), Some((vec![0.25, 0.5], 0)));
+    let b = g.tensor(conv.inputs[2]);
+    assert_eq!((b.dtype, b.data_i32()), (DType::Int32, Some(vec![2, -2])));
+    assert_eq!(b.quant.as_ref().map(|q| q.scale.clone()), Some(vec![0.125, 0.25]));
+    let y = g.tensor(conv.outputs[0]);
+    assert_eq!((y.dtype, y.quant.clone()), (DType::Int8, Some(msf_model::Quant::per_tensor(0.125, -128))));
+    assert_eq!(g.tensor(g.outputs[0]).dtype, DType::Float32);
 }
 
 #[test]

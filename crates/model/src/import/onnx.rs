@@ -60,7 +60,10 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
         // The spec requires an opset import; a file without one is read with today's semantics.
         .unwrap_or(17);
     let g = model.graph.ok_or_else(|| ImportError::InvalidProtobuf("the ModelProto has no graph".into()))?;
-    let mut b = Builder::new(&g, opset)?;
+    // Dequantising int8 weights makes them 4x larger; 8x the file (plus room for small files)
+    // leaves margin for that and for a weight read by two ops.
+    let budget = 8 * bytes.len() as u64 + (64 << 20);
+    let mut b = Builder::new(&g, opset, budget)?;
     b.run(&g)?;
     let mut graph = b.graph;
     validate::validate(&mut graph)?;
@@ -224,7 +227,8 @@ impl Const {
 /// A `DequantizeLinear` of a constant: the integer data with its parameters.
 #[derive(Debug, Clone)]
 struct DqConst {
-    q: Const,
+    /// Shared with the initializer: many DequantizeLinear nodes may read one constant.
+    q: Rc<Const>,
     params: QParams,
 }
 
@@ -413,7 +417,7 @@ fn attr_s(node: &NodeProto, name: &str) -> Option<String> {
 fn norm_axis(axis: i64, rank: usize) -> Option<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
-    (0..r.max(1)).contains(&a).then_some(a as usize)
+    (0..r).contains(&a).then_some(a as usize)
 }
 
 /// Activation of a Relu or a Clip with range `[lo, hi]`, if the IR has one for it.
@@ -467,10 +471,14 @@ struct Builder<'g> {
     value_info: HashMap<&'g str, &'g proto::ValueInfoProto>,
     dequantized: HashMap<TensorId, TensorId>,
     opset: i64,
+    /// Bytes of constant data the IR may still receive. Transposed and dequantised copies of
+    /// the file's constants are made per op; a hostile file could make thousands of ops share
+    /// one large initializer, so the total is bounded by a multiple of the file size.
+    const_budget: u64,
 }
 
 impl<'g> Builder<'g> {
-    fn new(g: &'g GraphProto, opset: i64) -> Result<Self> {
+    fn new(g: &'g GraphProto, opset: i64, const_budget: u64) -> Result<Self> {
         let nodes = g.node.as_slice();
         let mut b = Builder {
             graph: Graph { name: g.name.clone(), tensors: Vec::new(), ops: Vec::new(), inputs: Vec::new(), outputs: Vec::new(), format: "onnx".into() },
@@ -484,6 +492,7 @@ impl<'g> Builder<'g> {
             value_info: g.value_info.iter().chain(&g.output).map(|v| (v.name.as_str(), v)).collect(),
             dequantized: HashMap::new(),
             opset,
+            const_budget,
         };
         for (i, t) in g.initializer.iter().enumerate() {
             let c = decode_tensor(t, i)?;
@@ -517,6 +526,11 @@ impl<'g> Builder<'g> {
         let shape = ir_shape(&onnx_shape, layout);
         let as_i64: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
         checked_elements(&as_i64, id, name)?;
+        if let Some(d) = &data {
+            self.const_budget = self.const_budget.checked_sub(d.len() as u64).ok_or_else(|| {
+                ImportError::Unsupported(format!("constant \"{name}\": the model's constants grow past 8 times the file size once laid out (many ops sharing one large initializer?)"))
+            })?;
+        }
         self.graph.tensors.push(Tensor { name: name.into(), shape, dtype, quant, data });
         self.info.push((onnx_shape, layout));
         Ok(id)
@@ -641,7 +655,7 @@ impl<'g> Builder<'g> {
                     if !params.per_tensor() && c.dims.get(params.axis) != Some(&params.scale.len()) {
                         return Err(self.bad_op(k, format!("{} scales for axis {} of shape {:?}", params.scale.len(), params.axis, c.dims)));
                     }
-                    Value::DqConst(Rc::new(DqConst { q: (*c).clone(), params }))
+                    Value::DqConst(Rc::new(DqConst { q: c, params }))
                 }
                 _ => return Ok(()),
             },
@@ -849,7 +863,8 @@ impl<'g> Builder<'g> {
         for i in 0..n.input.len() {
             self.input(k, i)?;
         }
-        if !(n.domain.is_empty() || n.domain == "ai.onnx") {
+        // Converters name their result after output 0; a node without one is only shown.
+        if !(n.domain.is_empty() || n.domain == "ai.onnx") || n.output.first().is_none_or(|o| o.is_empty()) {
             return self.opaque(k);
         }
         let op_type = n.op_type.clone();
@@ -1345,7 +1360,7 @@ impl<'g> Builder<'g> {
             let view_axis = if trans_b { 0 } else { view.len() - 1 };
             if wq.params.per_tensor() || wq.params.axis == n_axis {
                 let axis = if wq.params.per_tensor() { 0 } else { view_axis };
-                let viewed = DqConst { q: Const { dims: view.clone(), ..wq.q.clone() }, params: QParams { axis, ..wq.params.clone() } };
+                let viewed = DqConst { q: Rc::new(Const { dims: view.clone(), ..(*wq.q).clone() }), params: QParams { axis, ..wq.params.clone() } };
                 if let Some(e) = self.quantised_weights_op(k, *xid, &viewed, &perm, &wshape, view_axis, 0, ndim, c.as_ref(), kind.clone(), shape.clone(), Layout::Plain)? {
                     return Ok(Some((e, tail)));
                 }
@@ -1448,8 +1463,9 @@ impl<'g> Builder<'g> {
 
     /// Ops that only move or select elements (pools, reshape, pad, concat, relu): quantised
     /// versions keep the input type; `requant_free` ops need the same parameters in and out.
-    fn order_op(&mut self, k: usize, vals: Vec<Value>, layout: Layout, kind: OpKind, shape: Vec<usize>, requant_free: bool, fuse: bool) -> Result<Option<(Emit, Tail)>> {
-        let mut tail = self.tail(k, fuse)?;
+    fn order_op(&mut self, k: usize, vals: Vec<Value>, layout: Layout, kind: OpKind, shape: Vec<usize>, requant_free: bool) -> Result<Option<(Emit, Tail)>> {
+        // No fused activation: only conv, depthwise, FC and ADD carry one in the IR.
+        let mut tail = self.tail(k, false)?;
         if requant_free {
             if let (Some((_, p, _)), Some(Value::DqAct(x))) = (&tail.q, vals.first()) {
                 if self.graph.tensors[*x].quant.as_ref() != Some(&p.quant(0)) {
@@ -1504,7 +1520,7 @@ impl<'g> Builder<'g> {
             OpKind::AveragePool2d { filter: kernel, window, activation: Activation::None }
         };
         // MaxPool never requantises in TFLite; AveragePool may in ONNX, not in the IR's kernels.
-        self.order_op(k, vec![x], Layout::Nhwc, kind, vec![xs[0], xs[1], oh, ow], true, false)
+        self.order_op(k, vec![x], Layout::Nhwc, kind, vec![xs[0], xs[1], oh, ow], true)
     }
 
     fn global_avg_pool(&mut self, k: usize) -> Result<Option<(Emit, Tail)>> {
@@ -1514,7 +1530,7 @@ impl<'g> Builder<'g> {
             return Ok(None);
         }
         // MEAN over H and W of NHWC, kept as [N, 1, 1, C]; int8 MEAN may requantise.
-        self.order_op(k, vec![x], Layout::Nhwc, OpKind::Mean { axes: vec![1, 2], keep_dims: true }, vec![xs[0], xs[1], 1, 1], false, false)
+        self.order_op(k, vec![x], Layout::Nhwc, OpKind::Mean { axes: vec![1, 2], keep_dims: true }, vec![xs[0], xs[1], 1, 1], false)
     }
 
     fn reshape(&mut self, k: usize) -> Result<Option<(Emit, Tail)>> {
@@ -1548,13 +1564,13 @@ impl<'g> Builder<'g> {
                         out.push(1);
                     }
                     0 if !allow_zero => out.push(*xs.get(i).ok_or_else(|| self.bad_op(k, format!("0 at axis {i} copies a dimension the input lacks")))?),
-                    d if d >= 1 && d <= 1 << 28 => out.push(d as usize),
+                    d if (1..=1 << 28).contains(&d) => out.push(d as usize),
                     d => return Err(self.bad_op(k, format!("target dimension {d} in {spec:?}"))),
                 }
             }
             let known = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| self.bad_op(k, "target shape overflows"))?;
             if let Some(i) = infer {
-                if known == 0 || total % known != 0 {
+                if known == 0 || !total.is_multiple_of(known) {
                     return Err(self.bad_op(k, format!("cannot reshape {xs:?} to {spec:?}")));
                 }
                 out[i] = total / known;
@@ -1566,7 +1582,7 @@ impl<'g> Builder<'g> {
         }
         let Some(layout) = reshape_layout(&xs, xl, &target) else { return Ok(None) };
         // Reshaping keeps quantisation parameters (TFLite RESHAPE cannot requantise).
-        self.order_op(k, vec![x], layout, OpKind::Reshape, target, true, false)
+        self.order_op(k, vec![x], layout, OpKind::Reshape, target, true)
     }
 
     fn softmax(&mut self, k: usize) -> Result<Option<(Emit, Tail)>> {
@@ -1587,7 +1603,7 @@ impl<'g> Builder<'g> {
         }
         // A row of a flattened NHWC tensor holds the same elements in another order: softmax
         // over the whole row commutes with that permutation.
-        self.order_op(k, vec![x], xl, OpKind::Softmax { beta: 1.0 }, xs, false, false)
+        self.order_op(k, vec![x], xl, OpKind::Softmax { beta: 1.0 }, xs, false)
     }
 
     fn unary(&mut self, k: usize, kind: OpKind) -> Result<Option<(Emit, Tail)>> {
@@ -1596,7 +1612,7 @@ impl<'g> Builder<'g> {
         if xdt != DType::Float32 && !matches!(x, Value::DqAct(_)) {
             return Ok(None);
         }
-        self.order_op(k, vec![x], xl, kind, xs, false, false)
+        self.order_op(k, vec![x], xl, kind, xs, false)
     }
 
     fn concat(&mut self, k: usize) -> Result<Option<(Emit, Tail)>> {
@@ -1630,10 +1646,10 @@ impl<'g> Builder<'g> {
             if s.len() != rank || (0..rank).any(|d| d != axis && s[d] != s0[d]) {
                 return Err(self.bad_op(k, format!("input shape {s:?} does not match {s0:?} outside axis {axis}")));
             }
-            shape[axis] += s[axis];
+            shape[axis] = shape[axis].checked_add(s[axis]).ok_or_else(|| self.bad_op(k, "concatenated size overflows"))?;
         }
         let ir_axis = if layout == Layout::Nhwc { [0, 3, 1, 2][axis] } else { axis };
-        self.order_op(k, vals, layout, OpKind::Concatenation { axis: ir_axis, activation: Activation::None }, shape, false, false)
+        self.order_op(k, vals, layout, OpKind::Concatenation { axis: ir_axis, activation: Activation::None }, shape, false)
     }
 
     fn pad(&mut self, k: usize) -> Result<Option<(Emit, Tail)>> {
@@ -1676,7 +1692,7 @@ impl<'g> Builder<'g> {
         let onnx: Vec<[usize; 2]> = (0..rank).map(|d| [pads[d] as usize, pads[d + rank] as usize]).collect();
         let paddings: Vec<[usize; 2]> = if xl == Layout::Nhwc { [0, 2, 3, 1].iter().map(|&d| onnx[d]).collect() } else { onnx.clone() };
         let shape: Vec<usize> = xs.iter().zip(&onnx).map(|(d, p)| d + p[0] + p[1]).collect();
-        self.order_op(k, vec![x], xl, OpKind::Pad { paddings }, shape, true, false)
+        self.order_op(k, vec![x], xl, OpKind::Pad { paddings }, shape, true)
     }
 }
 
