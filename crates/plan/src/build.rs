@@ -128,6 +128,9 @@ impl Planner {
                 if p.net.ops[j].class == Class::Other {
                     break;
                 }
+                if !Block::fits(&p.net, i, j) {
+                    break;
+                }
                 if let Some(b) = Block::new(&p.net, i, j) {
                     p.block_edges(&b, &mut edges);
                 }

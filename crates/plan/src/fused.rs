@@ -110,6 +110,44 @@ impl Block {
         Some(b)
     }
 
+    /// The paper's feasibility rule, generalised to joins: the rows x columns of the block's
+    /// external inputs that one root pixel depends on (unclipped receptive field). Returns
+    /// false when it exceeds an input map: such a block recomputes whole maps per band, and
+    /// since the field only grows as the block grows, the caller stops extending it.
+    pub fn fits(net: &Net, i: usize, j: usize) -> bool {
+        let n_ops = j - i + 1;
+        let mut len: Vec<[usize; 2]> = vec![[0, 0]; n_ops];
+        len[n_ops - 1] = [1, 1];
+        for o in (i..=j).rev() {
+            let n = o - i;
+            let out = len[n];
+            if out == [0, 0] {
+                continue;
+            }
+            let op = &net.ops[o];
+            let need = match op.class {
+                Class::Window { k, s, d, .. } => [0, 1].map(|a| (out[a] - 1) * s[a] + (k[a] - 1) * d[a] + 1),
+                _ => out,
+            };
+            for &t in &op.inputs {
+                match net.producer[t] {
+                    Some(p) if p >= i && p < o => {
+                        let l = &mut len[p - i];
+                        *l = [l[0].max(need[0]), l[1].max(need[1])];
+                    }
+                    _ => {
+                        if let Some(h) = net.hwc[t] {
+                            if need[0] > h[0] || need[1] > h[1] {
+                                return false;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        true
+    }
+
     /// Local index of tensor `t` if it is an intermediate of this block.
     pub fn local(&self, net: &Net, t: usize) -> Option<usize> {
         let p = net.producer[t]?;

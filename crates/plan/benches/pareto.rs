@@ -1,0 +1,83 @@
+//! `cargo bench -p msf-plan`: planner timings and the figures quoted in the README
+//! (/work/notes/plan-bench.md). Plain `std::time::Instant` harness: no extra dependency, and
+//! the figures that matter (bytes, F) are deterministic; only the timings vary.
+//!
+//! Models are read from tests/models when the TFLite importer can load them, otherwise the
+//! hand-built chains of msf_plan::synth are used (the same layer chains).
+
+use msf_model::Graph;
+use msf_plan::{plan, Constraint, Mode, Options, Planner, RamMetric};
+use std::time::Instant;
+
+fn load(name: &str) -> Option<Graph> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/models").join(format!("{name}.tflite"));
+    let bytes = std::fs::read(path).ok()?;
+    msf_model::load(&bytes, name).ok()
+}
+
+fn model(name: &str) -> Graph {
+    load(name).unwrap_or_else(|| match name {
+        "paper_mbv2_w035_144_int8" => msf_plan::synth::paper_mbv2_w035_144(),
+        "paper_mcunet_vww1_80_int8" => msf_plan::synth::paper_mcunet_vww1_80(),
+        "paper_mcunet_in3_176_int8" => msf_plan::synth::paper_mcunet_in3_176(),
+        _ => panic!("cannot load {name}"),
+    })
+}
+
+/// Median wall time of `f` over `n` runs, in milliseconds.
+fn time<T>(n: usize, mut f: impl FnMut() -> T) -> f64 {
+    let mut v: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[n / 2]
+}
+
+fn p1(g: &Graph, mode: Mode, f: Option<f64>) -> (u64, u64, f64) {
+    let constraint = f.map(|max_overhead| Constraint::MaxOverhead { max_overhead }).unwrap_or(Constraint::MinRam);
+    let p = plan(g, &Options { mode, metric: RamMetric::IoExcluded, constraint, pareto: false }).expect("plans");
+    (p.peak_ram_bytes_io_excluded, p.peak_ram_bytes, p.overhead)
+}
+
+fn main() {
+    let chains = ["paper_mbv2_w035_144_int8", "paper_mcunet_vww1_80_int8", "paper_mcunet_in3_176_int8", "mbv2_w035_144_int8"];
+    println!("## P1, optimised on the I/O-excluded peak (bytes; F in brackets; full mode also the whole arena)\n");
+    println!("| model | F<=1.1 paper | F<=1.1 full (arena) | F<=1.3 paper | F<=1.3 full (arena) | F=inf paper | F=inf full (arena) |");
+    println!("|---|---|---|---|---|---|---|");
+    for name in chains {
+        let g = model(name);
+        let mut row = format!("| {name} |");
+        for f in [Some(1.1), Some(1.3), None] {
+            let paper = if name.starts_with("paper_") {
+                let (ex, _, o) = p1(&g, Mode::Paper, f);
+                format!(" {ex} ({o:.3}) |")
+            } else {
+                " n/a (residuals) |".into()
+            };
+            let (ex, arena, o) = p1(&g, Mode::Full, f);
+            row += &format!("{paper} {ex} ({o:.3}) ({arena}) |");
+        }
+        println!("{row}");
+    }
+    println!("\n## Timings (median, ms, one core)\n");
+    println!("| model | mode | build DAG | whole Pareto front (points) | DAG + front |");
+    println!("|---|---|---|---|---|");
+    for name in chains {
+        let g = model(name);
+        for mode in [Mode::Paper, Mode::Full] {
+            if mode == Mode::Paper && !name.starts_with("paper_") {
+                continue;
+            }
+            let build = time(9, || Planner::new(&g, mode).expect("plans"));
+            let p = Planner::new(&g, mode).expect("plans");
+            let points = p.dag.pareto(RamMetric::IoExcluded).len();
+            let front = time(21, || p.dag.pareto(RamMetric::IoExcluded));
+            let total = time(9, || Planner::new(&g, mode).expect("plans").dag.pareto(RamMetric::IoExcluded));
+            println!("| {name} | {mode:?} | {build:.2} | {front:.2} ({points}) | {total:.2} |");
+        }
+    }
+}
