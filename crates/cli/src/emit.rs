@@ -1,16 +1,189 @@
-//! `msf emit` (being written).
-use anyhow::{bail, Result};
+//! `msf emit MODEL --board NAME [--ram .. | --max-overhead ..] [--input IN.bin] --out PROJECT.zip
+//! [--force]` and `msf boards [--json]`.
+//!
+//! The firmware runs the model through msf-runtime's layer executor. `--ram` / `--max-overhead`
+//! ask the planner first: a plan that needs fused stages is refused until the runtime executes
+//! them (saying what layer by layer needs), a RAM budget below the layer-by-layer arena is refused
+//! with the numbers.
+
+use crate::util::{load_model, parse_bytes};
+use anyhow::{bail, Context, Result};
+use msf_codegen::{board, emit_project, firmware_for, write_zip, Board};
+use msf_plan::{plan, Constraint, Mode, Options, RamMetric, StageKind};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A .tflite or .onnx model.
+    model: PathBuf,
+    /// Board id from `msf boards` (e.g. nucleo-f767zi, mps2-an386).
+    #[arg(long)]
+    board: String,
+    /// Peak-RAM budget for the plan (e.g. 64k); the board's RAM is always a limit too.
+    #[arg(long, value_parser = parse_bytes, conflicts_with = "max_overhead")]
+    ram: Option<u64>,
+    /// Compute-overhead bound for the plan (factor >= 1, or `inf`).
+    #[arg(long)]
+    max_overhead: Option<String>,
+    /// Test input bundled into the firmware (raw tensor bytes). Default: MODEL's NAME.input.bin
+    /// beside it if there is one, else a deterministic pseudo-random input.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Where to write the zipped project.
+    #[arg(long)]
+    out: PathBuf,
+    /// Emit even if the plan does not fit the board's RAM or flash (or the --ram budget).
+    #[arg(long)]
+    force: bool,
+}
 
-pub fn run(_a: Args) -> Result<()> {
-    bail!("`msf emit` is not written yet")
+fn sibling_input(model: &std::path::Path) -> Option<PathBuf> {
+    let stem = model.file_stem()?.to_str()?;
+    let p = model.with_file_name(format!("{stem}.input.bin"));
+    p.is_file().then_some(p)
+}
+
+fn constraint(a: &Args) -> Result<Option<Constraint>> {
+    Ok(match (&a.ram, &a.max_overhead) {
+        (Some(r), _) => Some(Constraint::RamBudget { ram_bytes: *r }),
+        (None, Some(f)) => {
+            let t = f.trim().to_ascii_lowercase();
+            if matches!(t.as_str(), "inf" | "infinity" | "none") {
+                Some(Constraint::MinRam)
+            } else {
+                match t.parse::<f64>() {
+                    Ok(x) if x.is_finite() && x >= 1.0 => Some(Constraint::MaxOverhead { max_overhead: x }),
+                    _ => bail!("--max-overhead wants a factor >= 1 (e.g. 1.3) or `inf`, not `{f}`"),
+                }
+            }
+        }
+        (None, None) => None,
+    })
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let b: &Board = board(&a.board)?;
+    let graph = load_model(&a.model)?;
+    let input_path = a.input.clone().or_else(|| sibling_input(&a.model));
+    let input = match &input_path {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?),
+        None => None,
+    };
+    let fw = firmware_for(&graph, input.as_deref())?;
+
+    if let Some(c) = constraint(&a)? {
+        let opts = Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: c, pareto: false };
+        let p = plan(&graph, &opts)?;
+        let fused = p.stages.iter().filter(|s| s.kind == StageKind::Fused).count();
+        if fused > 0 {
+            bail!(
+                "the plan for {:?} fuses {fused} stage(s) (peak {} B, F = {:.3}); msf-runtime executes layer by layer only so far, \
+                 whose arena is {} B — emit without --ram/--max-overhead, or with a budget of at least {} B",
+                c, p.peak_ram_bytes, p.overhead, fw.arena, fw.arena
+            );
+        }
+        if let Some(r) = a.ram {
+            if fw.arena > r && !a.force {
+                bail!("the layer-by-layer arena is {} B, over the --ram budget of {r} B (use --force to emit anyway)", fw.arena);
+            }
+        }
+    }
+
+    let project = match emit_project(b, &fw, a.force) {
+        Ok(p) => p,
+        Err(e @ msf_codegen::CodegenError::DoesNotFit { .. }) => {
+            // Say what the planner could reach, so the user knows whether fusion would help.
+            let opts = Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: Constraint::MinRam, pareto: false };
+            let best = match plan(&graph, &opts) {
+                Ok(p) => format!(
+                    "; the best achievable peak RAM is {} B with a fused plan (F = {:.2}), which msf-runtime cannot execute yet — layer by layer needs an arena of {} B",
+                    p.peak_ram_bytes, p.overhead, fw.arena
+                ),
+                Err(pe) => format!("; the planner found no smaller plan ({pe})"),
+            };
+            bail!("{e}{best}");
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let zip = write_zip(&project)?;
+    std::fs::write(&a.out, &zip).with_context(|| format!("cannot write {}", a.out.display()))?;
+    let bu = &project.budget;
+    let mut o = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(o,"wrote {} ({} bytes): {}/ for {} ({}, {})", a.out.display(), zip.len(), project.root, b.id, b.core, b.target);
+    let _ = writeln!(o,
+        "  input: {}",
+        input_path.map(|p| p.display().to_string()).unwrap_or_else(|| "deterministic pseudo-random (no NAME.input.bin)".into())
+    );
+    let _ = writeln!(o,
+        "  RAM: {} B = arena {} + statics {} + stack reserve {} (board: {} B){}",
+        bu.ram_needed,
+        bu.arena,
+        bu.statics,
+        bu.stack,
+        bu.ram,
+        if bu.ram_needed > bu.ram { "  DOES NOT FIT" } else { "" }
+    );
+    let _ = writeln!(o,
+        "  flash: {} B = program {} + input {} + code allowance {} (board: {} B){}",
+        bu.flash_needed,
+        bu.program,
+        bu.input,
+        bu.code,
+        bu.flash,
+        if bu.flash_needed > bu.flash { "  DOES NOT FIT" } else { "" }
+    );
+    let _ = writeln!(o,
+        "  estimated latency: {} MACs x {} cycles/MAC / {} MHz = {:.1} ms",
+        fw.macs,
+        b.cycles_per_mac,
+        b.clock_hz as f64 / 1e6,
+        bu.latency_s * 1e3
+    );
+    print_all(&o);
+    Ok(())
 }
 
 #[derive(clap::Args)]
-pub struct BoardsArgs {}
+pub struct BoardsArgs {
+    /// Print the catalogue as JSON (every field, with the sources of the figures).
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn boards(_a: BoardsArgs) -> Result<()> {
-    bail!("`msf boards` is not written yet")
+pub fn boards(a: BoardsArgs) -> Result<()> {
+    use std::fmt::Write as _;
+    let all = msf_codegen::boards();
+    if a.json {
+        print_all(&(serde_json::to_string_pretty(all)? + "\n"));
+        return Ok(());
+    }
+    let mut o = String::new();
+    let _ = writeln!(o,
+        "{:<17} {:<15} {:<28} {:>9} {:>10} {:>8} {:>10}  {}",
+        "board", "core", "target", "RAM kB", "flash kB", "MHz", "cyc/MAC", "run with"
+    );
+    for b in all {
+        let how = if b.qemu.is_some() { "qemu" } else { b.runner.split_whitespace().next().unwrap_or("") };
+        let _ = writeln!(o,
+            "{:<17} {:<15} {:<28} {:>9} {:>10} {:>8} {:>10}  {}",
+            b.id,
+            b.core,
+            b.target,
+            b.ram / 1024,
+            b.flash / 1024,
+            b.clock_hz as f64 / 1e6,
+            b.cycles_per_mac,
+            how
+        );
+    }
+    let _ = writeln!(o, "(`msf boards --json` lists every field with the source of each figure)");
+    print_all(&o);
+    Ok(())
+}
+
+/// Write to stdout, quietly stopping if the reader went away (`msf boards | head`).
+fn print_all(s: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(s.as_bytes());
 }

@@ -1,0 +1,116 @@
+//! Emitted projects built for their targets and run under QEMU: the firmware's printed output
+//! must equal the reference interpreter's NAME.output.bin, the exit status must be 0, and the
+//! ELF's RAM (.data + .bss) must equal the planned arena plus the documented statics overhead
+//! (msf_codegen::project::statics_overhead: 0 B on Cortex-M and RISC-V; the stack reserve is
+//! outside .data/.bss, kept free by a linker ASSERT).
+//!
+//! Needs QEMU (.ci/install-qemu.sh) and crates.io for the projects' dependencies. Under CI=true a
+//! missing QEMU fails these tests; locally they print SKIPPED.
+
+mod emit_common;
+
+use emit_common::*;
+use msf_codegen::project::statics_overhead;
+use msf_codegen::{board, emit_project, firmware_for, write_zip, CodegenError};
+use std::process::Command;
+use std::time::Duration;
+
+fn load(model: &str) -> (msf_model::Graph, Vec<u8>, Vec<u8>) {
+    let dir = msf_tests::models_dir();
+    let bytes = std::fs::read(dir.join(format!("{model}.tflite"))).unwrap();
+    let g = msf_model::load(&bytes, model).unwrap();
+    let input = std::fs::read(dir.join(format!("{model}.input.bin"))).unwrap();
+    let expected = std::fs::read(dir.join(format!("{model}.output.bin"))).unwrap();
+    (g, input, expected)
+}
+
+/// Emit `model` for `board_id`, build, check the ELF's RAM, run under QEMU, compare the output.
+fn build_and_run(model: &str, board_id: &str) {
+    let b = board(board_id).unwrap();
+    let q = b.qemu.as_ref().expect("an emulated board");
+    let Some(qemu_bin) = qemu(&q.binary) else { return };
+    let (g, input, expected) = load(model);
+    let fw = firmware_for(&g, Some(&input)).unwrap();
+    let project = emit_project(b, &fw, false).unwrap();
+    let zip = write_zip(&project).unwrap();
+    let dir = unpack(&zip, &scratch(&format!("{model}-{board_id}")));
+    let elf = cargo_build(&dir, &b.target, &project.root);
+
+    // RAM: .data + .bss == arena + the fixed statics overhead, to the byte.
+    let (ram, secs) = elf_ram(&elf);
+    assert_eq!(ram, fw.arena + statics_overhead(b.family), "{model} on {board_id}: .data+.bss; sections {secs:?}");
+    assert!(ram + b.stack_reserve <= b.ram);
+
+    // Run with the project's own runner line (first word: the qemu binary found here).
+    let mut words = b.runner.split_whitespace();
+    assert!(words.next().unwrap().starts_with("qemu-system-"));
+    let mut cmd = Command::new(&qemu_bin);
+    cmd.args(words).arg(&elf);
+    let t0 = std::time::Instant::now();
+    let (code, stdout, stderr) = run_with_timeout(cmd, Duration::from_secs(300));
+    eprintln!("{model} on {board_id}: QEMU ran {:.1} s\n{}", t0.elapsed().as_secs_f64(), stdout.lines().filter(|l| !l.starts_with("output:")).collect::<Vec<_>>().join("\n"));
+    assert_eq!(code, 0, "{model} on {board_id}: exit status {code}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let got = parse_output(&stdout);
+    let want: Vec<i64> = expected.iter().map(|&v| v as i8 as i64).collect();
+    assert_eq!(got, want, "{model} on {board_id}: output differs from {model}.output.bin");
+    let checksum = format!("checksum: 0x{:08x}", fnv1a32(&expected));
+    assert!(stdout.contains(&checksum), "{model} on {board_id}: expected `{checksum}` in\n{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("cycles: ")), "{stdout}");
+}
+
+#[test]
+fn tiny_cnn_int8_on_mps2_an386() {
+    build_and_run("tiny_cnn_int8", "mps2-an386");
+}
+
+#[test]
+fn tiny_cnn_int8_on_microbit() {
+    build_and_run("tiny_cnn_int8", "microbit");
+}
+
+#[test]
+fn tiny_cnn_int8_on_riscv32_virt() {
+    build_and_run("tiny_cnn_int8", "riscv32-virt");
+}
+
+#[test]
+fn mbv1_w025_96_int8_on_mps2_an386() {
+    build_and_run("mbv1_w025_96_int8", "mps2-an386");
+}
+
+#[test]
+fn mbv1_w025_96_int8_on_riscv32_virt() {
+    build_and_run("mbv1_w025_96_int8", "riscv32-virt");
+}
+
+#[test]
+fn paper_mcunet_vww1_80_int8_on_mps2_an386() {
+    build_and_run("paper_mcunet_vww1_80_int8", "mps2-an386");
+}
+
+#[test]
+fn paper_mcunet_vww1_80_int8_on_riscv32_virt() {
+    build_and_run("paper_mcunet_vww1_80_int8", "riscv32-virt");
+}
+
+/// The micro:bit has 16 kB of RAM and 256 kB of flash. mbv1_w025_96 (64.5 kB arena, 245 kB of
+/// weights) and paper_mcunet_vww1_80 (96 kB arena layer by layer) do not fit it layer by layer,
+/// and the runtime has no fused executor yet: the emitter must refuse them with the numbers.
+#[test]
+fn microbit_refuses_what_does_not_fit_layer_by_layer() {
+    let b = board("microbit").unwrap();
+    for model in ["mbv1_w025_96_int8", "paper_mcunet_vww1_80_int8"] {
+        let (g, input, _) = load(model);
+        let fw = firmware_for(&g, Some(&input)).unwrap();
+        assert!(fw.arena + b.stack_reserve > b.ram, "{model}: arena {} would fit; run it instead", fw.arena);
+        match emit_project(b, &fw, false) {
+            Err(CodegenError::DoesNotFit { need_ram, ram, arena, .. }) => {
+                assert_eq!(ram, 16384);
+                assert_eq!(arena, fw.arena);
+                assert_eq!(need_ram, fw.arena + b.stack_reserve);
+                eprintln!("{model} on microbit: refused, needs {need_ram} B of RAM, has {ram} B");
+            }
+            other => panic!("{model}: expected DoesNotFit, got {other:?}"),
+        }
+    }
+}
