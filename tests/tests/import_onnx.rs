@@ -264,7 +264,8 @@ fn conv_filter_oihw_becomes_ohwi() {
         }
     }
     // Hand-picked: OHWI [1][0][1][1] is ONNX OIHW [1][1][0][1] = 8 + 4 + 1 = 13.
-    assert_eq!(v[((2 + 0) * 2 + 1) * 2 + 1], 13.0);
+    // (flat OHWI index ((1 * 2 + 0) * 2 + 1) * 2 + 1 = 11).
+    assert_eq!(v[11], 13.0);
 }
 
 #[test]
@@ -491,6 +492,25 @@ fn missing_initializer_is_named() {
 }
 
 #[test]
+fn inferred_shapes_agree_with_the_files_value_info() {
+    // The QDQ model declares the shapes of its intermediate values: importing checks each
+    // against the inferred one, so a wrong declaration is caught (and a right one passes).
+    let bytes = corpus_bytes("onnx_small_cnn_qdq_int8.onnx");
+    let mut m = ModelProto::decode(bytes.as_slice()).expect("decodes");
+    let gp = m.graph.as_mut().expect("graph");
+    let vi = gp.value_info.iter_mut().find(|v| v.name == "/pool/MaxPool_output_0").expect("declared");
+    let Some(TypeProto { value: Some(type_proto::Value::TensorType(t)) }) = vi.r#type.as_mut() else { panic!("tensor type") };
+    let dims = &mut t.shape.as_mut().expect("shape").dim;
+    let as_ints: Vec<Option<tensor_shape_proto::dimension::Value>> = dims.iter().map(|d| d.value.clone()).collect();
+    assert_eq!(as_ints[2], Some(tensor_shape_proto::dimension::Value::DimValue(8)), "MaxPool 16 -> 8");
+    dims[2].value = Some(tensor_shape_proto::dimension::Value::DimValue(9));
+    match onnx::import(&m.encode_to_vec()) {
+        Err(ImportError::BadOp { reason, .. }) => assert!(reason.contains("declares"), "{reason}"),
+        other => panic!("expected BadOp, got {other:?}"),
+    }
+}
+
+#[test]
 fn truncated_file_is_invalid_protobuf() {
     let bytes = corpus_bytes("onnx_small_cnn_f32.onnx");
     for cut in [bytes.len() / 2, bytes.len() - 1, 100] {
@@ -539,4 +559,18 @@ fn bad_files_give_typed_errors() {
     assert!(matches!(onnx::import(&bytes), Err(ImportError::BadOp { .. })));
     // Not a model at all.
     assert!(matches!(onnx::import(&[0xff; 64]), Err(ImportError::InvalidProtobuf(_))));
+}
+
+#[test]
+fn file_input_bytes_are_permuted_for_the_ir() {
+    let g = load_onnx("onnx_small_cnn_f32");
+    let raw = std::fs::read(msf_tests::models_dir().join("onnx_small_cnn_f32.input.bin")).expect("input.bin");
+    let ir = onnx::input_to_ir(&g, 0, &raw).expect("right size");
+    let f = |b: &[u8], i: usize| f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+    // NCHW [1, 3, 32, 32] element (c 2, h 5, w 7) is NHWC [1, 32, 32, 3] element (5, 7, 2).
+    assert_eq!(f(&ir, (5 * 32 + 7) * 3 + 2), f(&raw, (2 * 32 + 5) * 32 + 7));
+    assert_eq!(onnx::input_to_ir(&g, 0, &raw[1..]), None);
+    // [1, 10] outputs pass unchanged.
+    let out = vec![7u8; 40];
+    assert_eq!(onnx::output_to_file(&g, 0, &out), Some(out.clone()));
 }

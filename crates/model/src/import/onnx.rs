@@ -6,8 +6,9 @@
 //! (conv filters OIHW -> OHWI, depthwise `[C*m, 1, kh, kw]` -> `[1, kh, kw, C*m]`, Gemm weights
 //! -> `[out, in]`). A graph whose `format` is `"onnx"` therefore expects its rank-4 inputs
 //! permuted: the file's raw input (NCHW, e.g. `NAME.input.bin`) must go through
-//! [`nchw_to_nhwc`] before it is fed to the IR graph, and a rank-4 output comes out NHWC
-//! ([`nhwc_to_nchw`] turns it back). Rank-2 outputs such as `[1, classes]` are unaffected.
+//! [`input_to_ir`] (NCHW -> NHWC) before it is fed to the IR graph, and a rank-4 output comes
+//! out NHWC ([`output_to_file`] turns it back). Rank-2 outputs such as `[1, classes]` are
+//! unaffected.
 //!
 //! Flatten of an NHWC tensor orders elements (h, w, c) where ONNX orders them (c, h, w); the
 //! importer tracks that order ([`Layout::FlatNhwc`]) and permutes the columns of the
@@ -113,6 +114,33 @@ pub fn nchw_to_nhwc(data: &[u8], shape: [usize; 4], elem: usize) -> Vec<u8> {
 /// NHWC bytes (an IR rank-4 tensor) back to NCHW. `shape` is the NHWC shape.
 pub fn nhwc_to_nchw(data: &[u8], shape: [usize; 4], elem: usize) -> Vec<u8> {
     transpose(data, elem, &shape, &[0, 3, 1, 2])
+}
+
+/// The bytes IR graph input `input` takes, from bytes in the file's layout (e.g.
+/// `NAME.input.bin`): rank-4 inputs of an ONNX graph (`format == "onnx"`) go NCHW -> NHWC,
+/// everything else passes unchanged. `None` if the index or the byte count is wrong.
+pub fn input_to_ir(graph: &Graph, input: usize, file_bytes: &[u8]) -> Option<Vec<u8>> {
+    let t = graph.tensors.get(*graph.inputs.get(input)?)?;
+    relayout(graph, t, file_bytes, true)
+}
+
+/// The bytes of IR graph output `output` in the file's layout (what onnxruntime would give,
+/// e.g. `NAME.output.bin`): the inverse of [`input_to_ir`] for outputs.
+pub fn output_to_file(graph: &Graph, output: usize, ir_bytes: &[u8]) -> Option<Vec<u8>> {
+    let t = graph.tensors.get(*graph.outputs.get(output)?)?;
+    relayout(graph, t, ir_bytes, false)
+}
+
+fn relayout(graph: &Graph, t: &Tensor, bytes: &[u8], to_ir: bool) -> Option<Vec<u8>> {
+    let elem = t.dtype.size()?;
+    if bytes.len() != t.byte_size() {
+        return None;
+    }
+    if graph.format != "onnx" || t.shape.len() != 4 {
+        return Some(bytes.to_vec());
+    }
+    let [n, h, w, c] = [t.shape[0], t.shape[1], t.shape[2], t.shape[3]];
+    Some(if to_ir { nchw_to_nhwc(bytes, [n, c, h, w], elem) } else { nhwc_to_nchw(bytes, [n, h, w, c], elem) })
 }
 
 /// ONNX QuantizeLinear rounding: round half to even, then saturate to `[lo, hi]`.
@@ -928,6 +956,15 @@ impl<'g> Builder<'g> {
             Some((_, p, _)) => (p.dtype, Some(p.quant(0))),
             None => (e.dtype, e.quant),
         };
+        // The shape is inferred here; where the file also declares one (value_info), they must
+        // agree, or the file (or this importer) is wrong and nothing downstream can be trusted.
+        for name in std::iter::once(&n.output[0]).chain(tail.act_node.map(|_| &tail.real_name)).chain(tail.q.as_ref().map(|q| &q.2)) {
+            if let Some((_, declared)) = self.declared(name) {
+                if declared != e.shape {
+                    return Err(self.bad_op(k, format!("output \"{name}\" has shape {:?} here but the file declares {declared:?}", e.shape)));
+                }
+            }
+        }
         let out = self.add_tensor(&tail.real_name, e.shape, e.layout, dtype, quant, None)?;
         let kind = set_activation(e.kind, tail.activation);
         let name = if n.name.is_empty() { n.output.first().cloned().unwrap_or_default() } else { n.name.clone() };
