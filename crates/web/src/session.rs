@@ -118,6 +118,7 @@ pub struct Session {
     pub chosen: Option<usize>,
     notes: Vec<String>,
     latency_ms: Option<f64>,
+    state: crate::adapt::PlanState,
 }
 
 impl Session {
@@ -128,7 +129,8 @@ impl Session {
         if graph.ops.is_empty() {
             return Err(format!("{name} has no ops: nothing to plan"));
         }
-        Ok(Session { graph, options: Options::default(), plan: None, pareto: Vec::new(), chosen: None, notes: Vec::new(), latency_ms: None })
+        let state = crate::adapt::PlanState::new(&graph);
+        Ok(Session { graph, options: Options::default(), plan: None, pareto: Vec::new(), chosen: None, notes: Vec::new(), latency_ms: None, state })
     }
 
     /// Plan with `options` and return the report.
@@ -139,7 +141,7 @@ impl Session {
         };
         let budget = options.ram_budget.or(board.as_ref().map(|b| b.ram));
         progress("planning", 0.1);
-        let out = crate::adapt::plan(&self.graph, budget, options.max_overhead, progress)?;
+        let out = crate::adapt::plan(&mut self.state, &self.graph, budget, options.max_overhead, progress)?;
         self.notes = out.notes;
         self.pareto = out.pareto;
         self.chosen = out.chosen;
@@ -154,7 +156,8 @@ impl Session {
     pub fn select_point(&mut self, i: usize, progress: &mut dyn FnMut(&str, f64)) -> Result<Report, String> {
         let n = self.pareto.len();
         let p = *self.pareto.get(i).ok_or_else(|| format!("there is no Pareto point {i} (the front has {n})"))?;
-        let plan = crate::adapt::plan_for_point(&self.graph, &p, self.budget(), progress)?;
+        let budget = self.budget();
+        let plan = crate::adapt::plan_for_point(&mut self.state, &self.graph, &p, budget, progress)?;
         self.chosen = Some(i);
         let board = self.board()?;
         self.latency_ms = board.as_ref().map(|b| b.latency_ms(plan.macs));
@@ -237,5 +240,96 @@ impl Session {
     pub fn project_zip(&self, board: &str) -> Result<Vec<u8>, String> {
         let plan = self.current()?;
         crate::adapt::emit_zip(&self.graph, plan, board)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus(name: &str) -> Vec<u8> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/models").join(name);
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+    fn quiet() -> impl FnMut(&str, f64) {
+        |_: &str, _: f64| {}
+    }
+
+    #[test]
+    fn garbage_and_truncated_files_are_errors_naming_the_file() {
+        let e = Session::load(b"definitely not a model, just text", "garbage").err().unwrap();
+        assert!(e.starts_with("cannot read garbage:"), "{e}");
+        let real = corpus("tiny_cnn_int8.tflite");
+        let e = Session::load(&real[..real.len() / 2], "half").err().unwrap();
+        assert!(e.contains("half"), "{e}");
+        assert!(Session::load(&[], "empty").is_err());
+    }
+
+    #[test]
+    fn options_are_validated() {
+        assert_eq!(Options::parse("").unwrap(), Options::default());
+        assert!(Options::parse("{\"max_overhead\": 0.5}").is_err());
+        assert!(Options::parse("{\"ram_budget\": 0}").is_err());
+        assert!(Options::parse("{\"colour\": 1}").is_err());
+        assert_eq!(Options::parse("{\"ram_budget\": 1000}").unwrap().ram_budget, Some(1000));
+    }
+
+    #[test]
+    fn a_budget_gives_a_plan_within_it_and_every_front_point_can_be_chosen() {
+        let mut s = Session::load(&corpus("mbv1_w025_96_int8.tflite"), "mbv1").unwrap();
+        let free = s.plan(Options { max_overhead: Some(1.0), ..Default::default() }, &mut quiet()).unwrap();
+        // A budget between the least-RAM and the vanilla point of the front.
+        let front = free.pareto.clone();
+        let budget = front[front.len() / 2].peak;
+        let r = s.plan(Options { ram_budget: Some(budget), ..Default::default() }, &mut quiet()).unwrap();
+        assert!(r.plan.fits && r.plan.peak_incl_io <= budget, "{} > {budget}", r.plan.peak_incl_io);
+        assert!(r.plan.overhead >= 1.0);
+        assert!(r.plan.stages.iter().any(|st| st.fused), "below the vanilla peak needs fusion");
+        assert!(r.plan.peak_incl_io < free.plan.peak_incl_io);
+        assert!(r.pareto.len() > 1);
+        let chosen = r.chosen.unwrap();
+        assert!(r.pareto[chosen].peak <= budget);
+        // Every op is in exactly one stage.
+        let mut ops: Vec<usize> = r.plan.stages.iter().flat_map(|st| st.ops.clone()).collect();
+        ops.sort_unstable();
+        assert_eq!(ops, (0..s.graph.ops.len()).collect::<Vec<_>>());
+        for i in 0..r.pareto.len() {
+            let r2 = s.select_point(i, &mut quiet()).unwrap();
+            assert_eq!(r2.chosen, Some(i));
+            assert_eq!(r2.plan.macs, r2.pareto[i].macs, "point {i}");
+        }
+        let st = s.stage(0).unwrap();
+        assert!(!st.layers.is_empty() && st.svg_ram.starts_with("<svg"));
+        assert!(s.stage(10_000).is_err());
+        assert!(s.select_point(10_000, &mut quiet()).is_err());
+    }
+
+    #[test]
+    fn an_unreachable_budget_falls_back_to_least_ram_with_a_note() {
+        let mut s = Session::load(&corpus("mbv1_w025_96_int8.tflite"), "mbv1").unwrap();
+        let r = s.plan(Options { ram_budget: Some(16), ..Default::default() }, &mut quiet()).unwrap();
+        assert!(!r.plan.fits);
+        assert!(r.notes.iter().any(|n| n.contains("least-RAM plan")), "{:?}", r.notes);
+        assert_eq!(Some(r.pareto.len() - 1), r.chosen, "the least-RAM point is the last of the front");
+    }
+
+    #[test]
+    fn every_corpus_model_loads_and_plans_or_says_why() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/models");
+        let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        let mut planned = 0;
+        for n in names.iter().filter(|n| n.ends_with(".tflite") || n.ends_with(".onnx")) {
+            match Session::load(&corpus(n), n) {
+                Ok(mut s) => {
+                    let r = s.plan(Options::default(), &mut quiet()).unwrap_or_else(|e| panic!("{n}: {e}"));
+                    assert!(r.plan.peak_incl_io > 0, "{n}");
+                    assert!(r.svg_graph.ends_with("</svg>"));
+                    planned += 1;
+                }
+                Err(e) => assert!(e.contains(n.as_str()), "{n}: {e}"),
+            }
+        }
+        assert!(planned > 0);
     }
 }

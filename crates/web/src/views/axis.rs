@@ -32,6 +32,21 @@ pub fn ticks(max: f64, target: usize) -> Vec<f64> {
     v
 }
 
+/// Ticks spanning `lo..=hi` on multiples of a nice step (for axes that need not start at 0).
+pub fn ticks_range(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+    let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+    let span = if hi - lo > 0.0 { hi - lo } else { hi.abs().max(1.0) * 0.2 };
+    let step = nice_step(span, target);
+    let start = (lo / step).floor() * step;
+    let mut v = vec![start];
+    let mut t = start;
+    while (t < hi || v.len() < 2) && v.len() < 50 {
+        t += step;
+        v.push(t);
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +64,13 @@ mod tests {
     fn ticks_cover_the_maximum() {
         assert_eq!(ticks(194.4, 4), vec![0.0, 50.0, 100.0, 150.0, 200.0]);
         assert_eq!(ticks(100.0, 4), vec![0.0, 50.0, 100.0]);
+    }
+
+    #[test]
+    fn range_ticks_start_below_the_minimum() {
+        // 37.3..42.2 kB: span 4.9 -> step 1 (raw 0.98) -> 37..43.
+        assert_eq!(ticks_range(37.3, 42.2, 5), vec![37.0, 38.0, 39.0, 40.0, 41.0, 42.0, 43.0]);
+        // A single value gets a span of 20 % around it: 50 -> step 2 (raw 2) from 50.
+        assert_eq!(ticks_range(50.0, 50.0, 5), vec![50.0, 52.0]);
     }
 }

@@ -1,7 +1,7 @@
 //! The RAM/compute Pareto front: peak RAM across, overhead factor F up, one clickable point per
 //! plan on the front, the chosen one ringed, the budget as a vertical line.
 
-use super::axis::ticks;
+use super::axis::{ticks, ticks_range};
 use super::svg::{self, esc, num, text};
 use crate::planview::ParetoPoint;
 use core::fmt::Write;
@@ -19,19 +19,22 @@ pub fn render(points: &[ParetoPoint], chosen: Option<usize>, budget: Option<u64>
     svg::open(&mut out, W, H, &format!("RAM/compute Pareto front: {} plans", points.len()), "msf-pareto");
     let pw = W - L - R;
     let ph = H - T - B;
+    // The front usually spans a narrow band of RAM: the axis covers that band, not 0..max.
     let max_peak = points.iter().map(|p| p.peak).max().unwrap_or(1).max(1) as f64 / 1e3;
-    let xt = ticks(max_peak, 5);
-    let xmax = xt.last().copied().unwrap_or(1.0).max(1e-9);
+    let min_peak = points.iter().map(|p| p.peak).min().unwrap_or(0) as f64 / 1e3;
+    let xt = if min_peak < max_peak * 0.4 { ticks(max_peak, 5) } else { ticks_range(min_peak, max_peak, 5) };
+    let xmin = xt.first().copied().unwrap_or(0.0);
+    let xmax = xt.last().copied().unwrap_or(1.0).max(xmin + 1e-9);
     // F starts at 1 (no overhead); the axis shows 1..max.
     let max_f = points.iter().map(|p| p.overhead).fold(1.0f64, f64::max);
     let yt: Vec<f64> = ticks((max_f - 1.0).max(0.05), 4).into_iter().map(|t| 1.0 + t).collect();
     let ymax = yt.last().copied().unwrap_or(2.0);
-    let sx = |kb: f64| L + kb / xmax * pw;
+    let sx = |kb: f64| L + (kb - xmin) / (xmax - xmin) * pw;
     let sy = |f: f64| T + ph - (f - 1.0) / (ymax - 1.0).max(1e-9) * ph;
     for &t in &xt {
         let x = sx(t);
         let _ = write!(out, "<line class=\"msf-grid\" x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\"/>", num(x), num(x), num(T), num(T + ph));
-        let label = if xmax < 10.0 { format!("{t:.1}") } else { format!("{t:.0}") };
+        let label = if xmax - xmin < 10.0 && t.fract().abs() > 1e-9 { format!("{t:.1}") } else { format!("{t:.0}") };
         text(&mut out, x, T + ph + 14.0, "msf-s", "middle", &label);
     }
     for &t in &yt {
@@ -43,10 +46,12 @@ pub fn render(points: &[ParetoPoint], chosen: Option<usize>, budget: Option<u64>
     text(&mut out, 10.0, T - 10.0, "msf-s", "start", "compute overhead F");
     if let Some(b) = budget {
         let kb = b as f64 / 1e3;
-        if kb <= xmax {
+        if kb >= xmin && kb <= xmax {
             let x = sx(kb);
             let _ = write!(out, "<line class=\"msf-budget\" x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\"/>", num(x), num(x), num(T), num(T + ph));
             text(&mut out, x - 4.0, T + 10.0, "msf-s", "end", &format!("budget {}", svg::bytes(b)));
+        } else if !points.is_empty() {
+            text(&mut out, L + pw, T - 10.0, "msf-s", "end", &format!("budget {} (off scale)", svg::bytes(b)));
         }
     }
     // The front as a staircase in order of peak: F only drops as RAM grows.
@@ -120,6 +125,16 @@ mod tests {
         assert!(svg.contains("data-point=\"0\" cx=\"608\" cy=\"226\""), "{svg}");
         // The staircase starts at the smallest peak: 7.89 kB -> 52 + 22.565 = 74.6.
         assert!(svg.contains("d=\"M74.6 "), "{svg}");
+    }
+
+    #[test]
+    fn a_narrow_front_gets_a_zoomed_axis() {
+        let pts = [ParetoPoint { peak: 42_240, macs: 100, overhead: 1.0 }, ParetoPoint { peak: 37_296, macs: 112, overhead: 1.125 }];
+        let svg = render(&pts, Some(0), Some(524_288));
+        // x ticks 37..43 kB: 42.24 kB -> 52 + 5.24/6*572 = 551.5.
+        assert!(svg.contains("data-point=\"0\" cx=\"551.5\""), "{svg}");
+        assert!(svg.contains(">37</text>"));
+        assert!(svg.contains("budget 524.3 kB (off scale)"));
     }
 
     #[test]

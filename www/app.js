@@ -1,0 +1,284 @@
+// The page's glue: controls -> worker -> report -> DOM. All planning runs in worker.js.
+const $ = (s) => document.querySelector(s);
+const EXAMPLE = new URL('./examples/mbv1_w025_96_int8.tflite', import.meta.url);
+const DEFAULT_BOARD = 'nucleo-f767zi';
+
+let worker = null;
+let nextId = 1;
+const pending = new Map();
+let lastGood = null; // {bytes, name}: reloaded into a fresh worker after a crash
+let report = null;
+let boards = [];
+
+function fmtBytes(b) {
+  if (b == null) return '–';
+  if (b < 1000) return `${b} B`;
+  if (b < 1e6) return `${(b / 1e3).toFixed(1)} kB`;
+  return `${(b / 1e6).toFixed(2)} MB`;
+}
+function fmtCount(n) {
+  if (n < 1e3) return String(n);
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} k`;
+  if (n < 1e9) return `${(n / 1e6).toFixed(2)} M`;
+  return `${(n / 1e9).toFixed(2)} G`;
+}
+function fmtMs(ms) {
+  if (ms == null) return '–';
+  return ms < 1000 ? `${ms.toFixed(ms < 10 ? 2 : 1)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+function startWorker() {
+  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  worker.onmessage = (e) => {
+    const { id, progress, result, error, fatal } = e.data;
+    const p = pending.get(id);
+    if (!p) return;
+    if (progress) return p.onProgress && p.onProgress(progress);
+    pending.delete(id);
+    if (error !== undefined) {
+      const err = new Error(error);
+      err.fatal = fatal;
+      p.reject(err);
+    } else p.resolve(result);
+  };
+  worker.onerror = (e) => {
+    e.preventDefault();
+    restartWorker(`the planner stopped: ${e.message || 'worker error'}`);
+  };
+}
+
+function restartWorker(why) {
+  for (const p of pending.values()) p.reject(new Error(why));
+  pending.clear();
+  worker.terminate();
+  startWorker();
+  if (lastGood) call('load', { ...lastGood, bytes: lastGood.bytes.slice(0), options: options() }).then(show).catch(() => {});
+}
+
+function call(cmd, args = {}, onProgress) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject, onProgress });
+    const transfer = args.bytes instanceof ArrayBuffer ? [args.bytes] : [];
+    worker.postMessage({ id, cmd, ...args }, transfer);
+  });
+}
+
+function options() {
+  const o = {};
+  const board = $('#board').value;
+  if (board) o.board = board;
+  const kb = parseFloat($('#budget').value);
+  if (Number.isFinite(kb) && kb > 0) o.ram_budget = Math.round(kb * 1000);
+  const f = parseFloat($('#overhead').value);
+  if (Number.isFinite(f)) o.max_overhead = f;
+  return o;
+}
+
+function setBusy(what) {
+  document.body.dataset.state = what ? 'busy' : (report ? 'planned' : 'idle');
+  $('#progress').hidden = !what;
+  if (what) {
+    $('#progress').removeAttribute('value');
+    $('#status').textContent = what;
+  }
+}
+
+function onProgress(started) {
+  return ({ stage, frac }) => {
+    const bar = $('#progress');
+    bar.value = Math.max(0, Math.min(1, frac));
+    $('#status').textContent = `${stage}… ${((performance.now() - started) / 1000).toFixed(1)} s`;
+  };
+}
+
+function showError(msg) {
+  const box = $('#error');
+  box.textContent = msg;
+  box.hidden = false;
+  document.body.dataset.error = '1';
+}
+function clearError() {
+  $('#error').hidden = true;
+  delete document.body.dataset.error;
+}
+
+async function run(label, cmd, args) {
+  clearError();
+  const started = performance.now();
+  setBusy(label);
+  try {
+    const r = await call(cmd, args, onProgress(started));
+    const secs = ((performance.now() - started) / 1000).toFixed(2);
+    if (cmd === 'zip') return r;
+    show(r);
+    $('#status').textContent = `Planned in ${secs} s.`;
+    return r;
+  } catch (err) {
+    showError(err.message);
+    $('#status').textContent = report ? 'The previous plan is still shown.' : 'Open a model to start.';
+    if (err.fatal) restartWorker(err.message);
+    return null;
+  } finally {
+    setBusy(null);
+  }
+}
+
+async function loadBytes(bytes, name) {
+  const keep = bytes.slice(0);
+  const r = await run(`Reading and planning ${name}`, 'load', { bytes, name, options: options() });
+  if (r) lastGood = { bytes: keep, name };
+}
+
+function show(r) {
+  report = r;
+  window.msfReport = r; // read by tests/web and handy in the console
+  const m = r.model;
+  const p = r.plan;
+  $('#model-title').textContent = m.name;
+  $('#model-facts').textContent = `${m.format.toUpperCase()} · ${m.ops} ops · input ${m.input} · output ${m.output} · weights ${fmtBytes(m.weight_bytes)} (flash) · ${p.stages.length} stages · ${p.objective}`;
+  const set = (id, text, bytes) => {
+    const el = $(id);
+    el.textContent = text;
+    if (bytes !== undefined) el.dataset.value = String(bytes);
+  };
+  set('#m-peak-incl', fmtBytes(p.peak_incl_io), p.peak_incl_io);
+  set('#m-peak-excl', fmtBytes(p.peak_excl_io), p.peak_excl_io);
+  set('#m-macs', fmtCount(p.macs), p.macs);
+  set('#m-overhead', `${p.overhead.toFixed(2)}×`, p.overhead);
+  set('#m-latency', r.latency_ms == null ? 'pick a board' : fmtMs(r.latency_ms), r.latency_ms ?? '');
+  const b = $('#m-budget');
+  b.textContent = p.budget == null ? 'none' : `${fmtBytes(p.budget)} ${p.fits ? '✓ fits' : '✗ too big'}`;
+  b.className = p.budget == null ? '' : p.fits ? 'ok' : 'bad';
+  $('#m-peak-incl').className = p.budget == null ? '' : p.fits ? 'ok' : 'bad';
+  const notes = $('#notes');
+  notes.replaceChildren(...r.notes.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  if (m.opaque) notes.append(Object.assign(document.createElement('li'), { textContent: m.opaque }));
+  $('#graph').innerHTML = r.svg_graph;
+  $('#memory').innerHTML = r.svg_memory;
+  $('#pareto').innerHTML = r.svg_pareto;
+  $('#stage-panel').hidden = true;
+  $('#download').disabled = !r.board;
+  $('#download').title = r.board ? `Zip a Rust project for ${r.board.name}` : 'Pick a board first';
+  document.body.dataset.state = 'planned';
+  document.body.dataset.peak = String(p.peak_incl_io);
+}
+
+async function openStage(k) {
+  try {
+    const s = await call('stage', { index: k });
+    $('#graph').innerHTML = s.svg_graph;
+    $('#stage-title').textContent = `Stage ${k + 1}: ${s.fused ? `fused block of ${s.layers.length} layers` : 'single layer'}`;
+    const bits = [`RAM ${fmtBytes(s.ram)} (I/O excl. ${fmtBytes(s.ram_excl_io)})`, `${fmtCount(s.macs)} MACs`];
+    if (s.out_tile) bits.push(`output tile ${s.out_tile[0]}×${s.out_tile[1]}`);
+    if (s.fused) bits.push(`caches ${fmtBytes(s.cache_bytes)}`);
+    $('#stage-facts').textContent = bits.join(' · ');
+    $('#stage-ram').innerHTML = s.svg_ram;
+    const rows = s.layers.map((l) => {
+      const tr = document.createElement('tr');
+      for (const v of [l.op, l.label, l.output, l.tile ? `${l.tile[0]}×${l.tile[1]}` : 'whole', fmtCount(l.macs)]) {
+        tr.append(Object.assign(document.createElement('td'), { textContent: v }));
+      }
+      tr.title = l.name;
+      return tr;
+    });
+    $('#stage-layers tbody').replaceChildren(...rows);
+    $('#stage-panel').hidden = false;
+    $('#stage-title').focus({ preventScroll: true });
+    $('#stage-panel').scrollIntoView({ block: 'nearest' });
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
+async function download() {
+  const board = $('#board').value;
+  if (!board || !report) return;
+  const bytes = await run(`Writing the project for ${board}`, 'zip', { board });
+  if (!bytes) return;
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/zip' }));
+  const a = Object.assign(document.createElement('a'), { href: url, download: `${report.model.name}-${board}.zip` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  $('#status').textContent = `Downloaded ${a.download} (${fmtBytes(bytes.length)}).`;
+}
+
+function activate(target) {
+  const st = target.closest('[data-stage]');
+  if (st) return openStage(Number(st.dataset.stage)), true;
+  const pt = target.closest('[data-point]');
+  if (pt) return run('Planning the chosen point', 'select', { index: Number(pt.dataset.point) }), true;
+  return false;
+}
+
+async function openFile(file) {
+  if (!file) return;
+  const bytes = await file.arrayBuffer();
+  const name = file.name.replace(/\.(tflite|onnx)$/i, '');
+  await loadBytes(bytes, name);
+}
+
+async function loadExample() {
+  try {
+    const res = await fetch(EXAMPLE);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    await loadBytes(await res.arrayBuffer(), 'mbv1_w025_96_int8');
+  } catch (err) {
+    showError(`cannot fetch the example model: ${err.message}`);
+  }
+}
+
+let replanTimer = 0;
+function replanSoon() {
+  clearTimeout(replanTimer);
+  replanTimer = setTimeout(() => {
+    if (lastGood) run('Planning', 'plan', { options: options() });
+  }, 250);
+}
+
+async function main() {
+  if ('serviceWorker' in navigator && location.protocol.startsWith('http')) {
+    // sw.js sits beside index.html so its scope covers the page (see crates/xtask).
+    navigator.serviceWorker.register(new URL('../sw.js', import.meta.url)).catch(() => {});
+  }
+  startWorker();
+  const hello = await call('hello').catch((err) => (showError(`the planner failed to start: ${err.message}`), null));
+  if (!hello) return;
+  boards = hello.boards;
+  $('#version').textContent = `v${hello.version}`;
+  const sel = $('#board');
+  for (const b of boards) {
+    sel.append(new Option(`${b.name} — ${fmtBytes(b.ram)} RAM`, b.id));
+  }
+  if (boards.some((b) => b.id === DEFAULT_BOARD)) sel.value = DEFAULT_BOARD;
+  $('#file').addEventListener('change', (e) => openFile(e.target.files[0]).finally(() => (e.target.value = '')));
+  $('#example').addEventListener('click', loadExample);
+  $('#plan').addEventListener('click', () => (lastGood ? run('Planning', 'plan', { options: options() }) : loadExample()));
+  $('#download').addEventListener('click', download);
+  for (const id of ['#board', '#budget', '#overhead']) $(id).addEventListener('change', replanSoon);
+  for (const id of ['#budget', '#overhead']) {
+    $(id).addEventListener('keydown', (e) => e.key === 'Enter' && (clearTimeout(replanTimer), lastGood && run('Planning', 'plan', { options: options() })));
+  }
+  for (const id of ['#graph', '#pareto', '#memory']) {
+    $(id).addEventListener('click', (e) => activate(e.target));
+    $(id).addEventListener('keydown', (e) => {
+      if ((e.key === 'Enter' || e.key === ' ') && activate(e.target)) e.preventDefault();
+    });
+  }
+  addEventListener('dragover', (e) => {
+    e.preventDefault();
+    document.body.classList.add('dragging');
+  });
+  addEventListener('dragleave', (e) => e.relatedTarget == null && document.body.classList.remove('dragging'));
+  addEventListener('drop', (e) => {
+    e.preventDefault();
+    document.body.classList.remove('dragging');
+    openFile(e.dataTransfer.files[0]);
+  });
+  $('#status').textContent = 'Planning the example model…';
+  await loadExample();
+}
+
+main();

@@ -1,0 +1,62 @@
+// The planner's module worker: owns the wasm instance and the loaded model, so planning a big
+// model never freezes the page. Messages in: {id, cmd, ...}; out: {id, result} | {id, error} |
+// {id, progress: {stage, frac}}. A failed load keeps the previous model.
+import init, { Planner, boards, version } from './pkg/msf_web.js';
+
+const ready = init({ module_or_path: new URL('./pkg/msf_web_bg.wasm', import.meta.url) });
+let planner = null;
+
+function need() {
+  if (!planner) throw new Error('no model loaded yet');
+  return planner;
+}
+
+self.onmessage = async (e) => {
+  const { id, cmd } = e.data;
+  const progress = (stage, frac) => self.postMessage({ id, progress: { stage, frac } });
+  try {
+    await ready;
+    let result;
+    switch (cmd) {
+      case 'hello':
+        result = { boards: JSON.parse(boards()), version: version() };
+        break;
+      case 'load': {
+        progress('reading the model', 0.02);
+        const p = new Planner(new Uint8Array(e.data.bytes), e.data.name);
+        let report;
+        try {
+          report = JSON.parse(p.plan(JSON.stringify(e.data.options), progress));
+        } catch (err) {
+          p.free();
+          throw err;
+        }
+        if (planner) planner.free();
+        planner = p;
+        result = report;
+        break;
+      }
+      case 'plan':
+        result = JSON.parse(need().plan(JSON.stringify(e.data.options), progress));
+        break;
+      case 'select':
+        result = JSON.parse(need().select_point(e.data.index, progress));
+        break;
+      case 'stage':
+        result = JSON.parse(need().stage(e.data.index));
+        break;
+      case 'zip': {
+        const bytes = need().project_zip(e.data.board);
+        self.postMessage({ id, result: bytes }, [bytes.buffer]);
+        return;
+      }
+      default:
+        throw new Error(`unknown command ${cmd}`);
+    }
+    self.postMessage({ id, result });
+  } catch (err) {
+    // A wasm trap leaves the instance unusable: tell the page to start a fresh worker.
+    const fatal = err instanceof WebAssembly.RuntimeError;
+    self.postMessage({ id, error: (err && err.message) || String(err), fatal });
+  }
+};
