@@ -30,8 +30,12 @@ pub fn fc_i8(rows: usize, in_dim: usize, out_dim: usize, input: &[i8], weights: 
             for (&a, &b) in xin.iter().zip(wrow) {
                 acc = acc.wrapping_add(a as i32 * b as i32);
             }
-            let v = mul_by_quantized_multiplier(acc, q.mult[o], q.shift[o]).wrapping_add(q.out_zp);
-            *oo = v.clamp(q.act_min, q.act_max) as i8;
+            let m = if q.single_rounding {
+                crate::quant::mul_ruy(acc, q.mult[o], q.shift[o])
+            } else {
+                mul_by_quantized_multiplier(acc, q.mult[o], q.shift[o])
+            };
+            *oo = m.wrapping_add(q.out_zp).clamp(q.act_min, q.act_max) as i8;
         }
     }
     Ok(())
@@ -220,6 +224,28 @@ pub fn softmax_i8(rows: usize, depth: usize, input: &[i8], input_mult: i32, inpu
             } else {
                 -128
             };
+        }
+    }
+    Ok(())
+}
+
+/// SOFTMAX int8 -> int8 as LiteRT's optimized kernel: a float table `table[255 - d] =
+/// exp(-input_scale * beta * d)` (computed on the host), a float sum per row, then
+/// `round(p / output_scale) + zp`.
+pub fn softmax_lut_i8(rows: usize, depth: usize, input: &[i8], table: &[f32], out_scale: f32, out_zp: i32, out: &mut [i8]) -> Result<(), Error> {
+    need(depth > 0 && input.len() >= rows * depth && out.len() >= rows * depth && table.len() >= 256, "softmax sizes")?;
+    for (xin, xout) in input.chunks_exact(depth).zip(out.chunks_exact_mut(depth)).take(rows) {
+        let max = xin.iter().copied().max().unwrap_or(0) as i32;
+        // Index 255 - (max - x): always in 0..=255 for int8 x <= max.
+        let e = |x: i8| table[(255 - (max - x as i32)) as usize];
+        let mut sum = 0f32;
+        for &x in xin {
+            sum += e(x);
+        }
+        let inv = 1.0f32 / (sum * out_scale);
+        for (o, &x) in xout.iter_mut().zip(xin) {
+            let q = round_half_away_f32(e(x) * inv) as i32 + out_zp;
+            *o = q.clamp(-128, 127) as i8;
         }
     }
     Ok(())

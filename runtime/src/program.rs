@@ -59,6 +59,7 @@ pub mod hdr {
 /// | MEAN i8 | `IN_H`, `IN_W`, `IN_C`, `IN_ZP`, `OUT_ZP`, `P0` mult, `P1` shift (of in_scale/out_scale) |
 /// | MEAN f32 | `IN_H`, `IN_W`, `IN_C` |
 /// | SOFTMAX i8 | `IN_H` rows, `IN_C` depth, `P0` input multiplier, `P1` left shift, `P2` diff_min |
+/// | SOFTMAX LUT i8 | `IN_H` rows, `IN_C` depth, `WEIGHTS` -> 256 f32 `exp` table, `P0` output scale (f32), `OUT_ZP` |
 /// | SOFTMAX f32 | `IN_H` rows, `IN_C` depth, `P0` beta |
 /// | LUT i8 | `IN_C` elements, `WEIGHTS` -> 256 bytes |
 /// | LOGISTIC f32, CLAMP | `IN_C` elements, (`ACT_*` for CLAMP) |
@@ -118,6 +119,7 @@ pub enum Op {
     Quantize = 13,
     Dequantize = 14,
     Copy = 15,
+    SoftmaxLutI8 = 16,
     ConvF32 = 21,
     DwConvF32 = 22,
     FcF32 = 23,
@@ -150,6 +152,7 @@ impl Op {
             13 => Quantize,
             14 => Dequantize,
             15 => Copy,
+            16 => SoftmaxLutI8,
             21 => ConvF32,
             22 => DwConvF32,
             23 => FcF32,
@@ -343,6 +346,11 @@ impl Layer {
             SoftmaxI8 => {
                 f.in0 = rows * n;
                 f.out = rows * n;
+            }
+            SoftmaxLutI8 => {
+                f.in0 = rows * n;
+                f.out = rows * n;
+                f.weights[0] = (w::WEIGHTS, 256 * 4, 4);
             }
             SoftmaxF32 => {
                 f.in0 = rows * n * 4;
@@ -568,6 +576,7 @@ impl<'a> Program<'a> {
             out_zp: l.i(w::OUT_ZP),
             act_min: l.i(w::ACT_MIN),
             act_max: l.i(w::ACT_MAX),
+            single_rounding: l.words[w::P1] & 1 != 0,
         })
     }
 
@@ -687,6 +696,15 @@ impl<'a> Program<'a> {
             ),
             MeanF32 => ops::mean_hw_f32(l.u(w::IN_H), l.u(w::IN_W), n, as_f32(in0)?, as_f32_mut(out)?),
             SoftmaxI8 => ops::softmax_i8(l.u(w::IN_H), n, as_i8(in0), l.i(w::P0), l.i(w::P1), l.i(w::P2), as_i8_mut(out)),
+            SoftmaxLutI8 => ops::softmax_lut_i8(
+                l.u(w::IN_H),
+                n,
+                as_i8(in0),
+                self.weights_f32(l.u(w::WEIGHTS), 256)?,
+                l.f(w::P0),
+                l.i(w::OUT_ZP),
+                as_i8_mut(out),
+            ),
             SoftmaxF32 => ops::softmax_f32(l.u(w::IN_H), n, l.f(w::P0), as_f32(in0)?, as_f32_mut(out)?),
             LutI8 => ops::lut_i8(self.weights_i8(l.u(w::WEIGHTS), 256)?, as_i8(in0), as_i8_mut(out)),
             RequantI8 => ops::requant_i8(l.i(w::IN_ZP), l.i(w::OUT_ZP), l.i(w::P0), l.i(w::P1), as_i8(in0), as_i8_mut(out)),

@@ -38,6 +38,19 @@ pub fn mul_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
     rounding_divide_by_pot(srdhm(x.wrapping_mul(1i32.wrapping_shl(left as u32)), multiplier), right)
 }
 
+/// The requantisation of LiteRT's optimized CONV_2D / FULLY_CONNECTED on x86 (ruy's kernels),
+/// found to the bit against LiteRT 2.3: a doubling high multiply rounded half up
+/// (`(x * 2^left * m + 2^30) >> 31`), then a right shift rounded half up. It differs from the
+/// reference's [`mul_by_quantized_multiplier`] only on ties (e.g. -1.5 -> -1 here, -2 there).
+#[inline(always)]
+pub fn mul_ruy(x: i32, multiplier: i32, shift: i32) -> i32 {
+    let left = if shift > 0 { shift.min(31) } else { 0 };
+    let right = if shift > 0 { 0 } else { (-shift).min(31) };
+    let t = (((x as i64) << left) * multiplier as i64 + (1i64 << 30)) >> 31;
+    let r = if right > 0 { (t + (1i64 << (right - 1))) >> right } else { t };
+    r.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
 /// TFLite `QuantizeMultiplier`: a real multiplier as a Q31 significand and a power-of-two shift
 /// (`real ~= significand * 2^shift / 2^31`). Uses `frexp` and round-half-away like the reference,
 /// including the `2^31` carry and the underflow to zero below `2^-31`.
@@ -277,6 +290,16 @@ mod tests {
         assert_eq!(mul_by_quantized_multiplier(-1000, 3 << 29, -3), -94);
         // Positive shift: 0.5 * 2^2 * 7 = 14.
         assert_eq!(mul_by_quantized_multiplier(7, 1 << 30, 2), 14);
+    }
+
+    #[test]
+    fn ruy_rounding_ties_go_up() {
+        // 0.75 * 2^-3: -563 -> -52.78 -> -53 either way; ties differ: x = -4 with m = 0.75 and
+        // shift -1: -3 -> -1.5 rounds to -1 (up), the reference rounds to -2.
+        assert_eq!(mul_ruy(-4, 3 << 29, -1), -1);
+        assert_eq!(mul_by_quantized_multiplier(-4, 3 << 29, -1), -2);
+        assert_eq!(mul_ruy(4, 3 << 29, -1), 2);
+        assert_eq!(mul_ruy(1000, 3 << 29, -3), 94);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! map's padding, so a tile in the middle of the map is not padded). Computing a map in several
 //! windows gives exactly the bytes of computing it whole.
 
-use crate::quant::mul_by_quantized_multiplier;
+use crate::quant::{mul_by_quantized_multiplier, mul_ruy};
 use crate::view::{InView, OutWindow};
 use crate::Error;
 
@@ -96,6 +96,9 @@ pub struct Requant<'a> {
     pub out_zp: i32,
     pub act_min: i32,
     pub act_max: i32,
+    /// Round as LiteRT's optimized kernels do ([`crate::quant::mul_ruy`]) instead of as the
+    /// reference kernels.
+    pub single_rounding: bool,
 }
 
 impl Requant<'_> {
@@ -111,8 +114,12 @@ impl Requant<'_> {
 
     #[inline(always)]
     fn apply(&self, acc: i32, ch: usize) -> i8 {
-        let v = mul_by_quantized_multiplier(acc, self.mult[ch], self.shift[ch]).wrapping_add(self.out_zp);
-        v.clamp(self.act_min, self.act_max) as i8
+        let m = if self.single_rounding {
+            mul_ruy(acc, self.mult[ch], self.shift[ch])
+        } else {
+            mul_by_quantized_multiplier(acc, self.mult[ch], self.shift[ch])
+        };
+        m.wrapping_add(self.out_zp).clamp(self.act_min, self.act_max) as i8
     }
 }
 

@@ -1,9 +1,64 @@
-//! `msf run` (being written).
-use anyhow::{bail, Result};
+//! `msf run MODEL --input IN.bin --output OUT.bin [--dump-tensors DIR]`: run the model on the
+//! host through msf-runtime, the same code and program blob the firmware runs.
+
+use crate::util::load_model;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A .tflite or .onnx model.
+    model: PathBuf,
+    /// Raw input bytes in the model's input dtype and layout (NHWC for TFLite, NCHW for ONNX).
+    #[arg(long)]
+    input: PathBuf,
+    /// Where to write the raw output bytes (same conventions as the input).
+    #[arg(long)]
+    output: PathBuf,
+    /// Write every tensor the runtime materialises as DIR/INDEX.bin (NHWC, by tensor id).
+    #[arg(long, value_name = "DIR")]
+    dump_tensors: Option<PathBuf>,
+    /// Also write the compiled program blob (what firmware embeds) to this file.
+    #[arg(long, value_name = "FILE")]
+    program: Option<PathBuf>,
+}
 
-pub fn run(_a: Args) -> Result<()> {
-    bail!("`msf run` is not written yet")
+pub fn run(a: Args) -> Result<()> {
+    let graph = load_model(&a.model)?;
+    let input = std::fs::read(&a.input).with_context(|| format!("cannot read {}", a.input.display()))?;
+    let mut runner = msf_exec::Runner::new(&graph).context("cannot compile the model for the runtime")?;
+    runner.set_input(&input)?;
+    let mut dumps: Vec<(usize, Vec<u8>)> = Vec::new();
+    let start = std::time::Instant::now();
+    if a.dump_tensors.is_some() {
+        let mut cb = |t: usize, b: &[u8]| dumps.push((t, b.to_vec()));
+        runner.run(Some(&mut cb))?;
+    } else {
+        runner.run(None)?;
+    }
+    let elapsed = start.elapsed();
+    let out = runner.output();
+    std::fs::write(&a.output, &out).with_context(|| format!("cannot write {}", a.output.display()))?;
+    if let Some(dir) = &a.dump_tensors {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (t, b) in &dumps {
+            let p = dir.join(format!("{t}.bin"));
+            std::fs::write(&p, b).with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        println!("dumped {} tensors to {}", dumps.len(), dir.display());
+    }
+    if let Some(p) = &a.program {
+        std::fs::write(p, &runner.compiled.blob).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    println!(
+        "{}: {} layers, arena {} bytes, program {} bytes, output {} bytes -> {} ({:.2} ms)",
+        graph.name,
+        runner.compiled.op_layers.last().map(|r| r.end).unwrap_or(0),
+        runner.compiled.arena_size,
+        runner.compiled.blob.len(),
+        out.len(),
+        a.output.display(),
+        elapsed.as_secs_f64() * 1e3
+    );
+    Ok(())
 }
