@@ -19,6 +19,9 @@ pub mod quant;
 pub mod spatial;
 pub mod view;
 
+#[cfg(test)]
+mod tests;
+
 pub use program::{IoSpec, Layer, Op, Program};
 pub use spatial::{Geom, Requant};
 pub use view::{InView, OutWindow};
