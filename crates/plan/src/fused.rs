@@ -364,6 +364,88 @@ impl Block {
 mod tests {
     use super::*;
 
+    use crate::synth::Builder;
+
+    fn two_convs() -> Net {
+        // 8x8x1 -> 3x3 s1 conv (2 ch) -> 3x3 s1 conv (2 ch).
+        let mut b = Builder::new("t", 8, 8, 1);
+        b.conv(2, 3, 1);
+        b.conv(2, 3, 1);
+        Net::new(&b.finish()).unwrap()
+    }
+
+    #[test]
+    fn hcache_one_row_hand_worked() {
+        let net = two_convs();
+        let b = Block::new(&net, 0, 1).unwrap();
+        // Op 1 reads 3 columns of op 0's output at a time: a 3-column window.
+        assert_eq!(b.cols, vec![3]);
+        let (rows, macs) = b.hcache(&net, 1);
+        // Output row y needs op-0 rows y-1..y+1, clipped: 3 rows at most.
+        assert_eq!(rows, vec![3]);
+        // Op 0 computes 2 + 6*3 + 2 = 22 rows of 8 columns at 2 ch x (1*9) MACs per pixel;
+        // op 1 its 8 rows once at 2 ch x (2*9): 22*8*18 + 8*8*36.
+        assert_eq!(macs, 22 * 8 * 18 + 8 * 8 * 36);
+        assert_eq!(b.ring_bytes(&net, 0, rows[0], b.cols[0]), 3 * 3 * 2);
+    }
+
+    #[test]
+    fn hcache_band_of_the_whole_map_recomputes_nothing() {
+        let net = two_convs();
+        let b = Block::new(&net, 0, 1).unwrap();
+        let (rows, macs) = b.hcache(&net, 8);
+        assert_eq!(rows, vec![8]);
+        assert_eq!(macs, net.vanilla_macs());
+    }
+
+    #[test]
+    fn line_buffer_hand_worked() {
+        let net = two_convs();
+        let b = Block::new(&net, 0, 1).unwrap();
+        let (rows, macs) = b.line_buffer(&net);
+        // Three full-width rows of op 0's output; no recompute.
+        assert_eq!(rows, vec![3]);
+        assert_eq!(macs, net.vanilla_macs());
+        assert_eq!(b.ring_bytes(&net, 0, rows[0], 8), 3 * 8 * 2);
+    }
+
+    #[test]
+    fn residual_skip_keeps_only_the_rows_still_needed() {
+        // x -> 1x1 expand -> 3x3 dw -> 1x1 project -> add(x): x produced inside the block.
+        let mut bl = Builder::new("r", 8, 8, 4);
+        bl.conv(4, 1, 1);
+        let x = bl.cur;
+        bl.conv(8, 1, 1);
+        bl.dw(3, 1);
+        bl.conv(4, 1, 1);
+        bl.add(x);
+        let net = Net::new(&bl.finish()).unwrap();
+        let b = Block::new(&net, 0, 4).unwrap();
+        let (rows, _) = b.line_buffer(&net);
+        // x (op 0's output) is read by the expand one row ahead of the dw's centre and by the
+        // add at the centre: rows y..y+1 -> 2 rows, not the whole 8-row tensor.
+        assert_eq!(rows[0], 2);
+        // The expand output feeds the 3x3 depthwise: 3 rows.
+        assert_eq!(rows[1], 3);
+        // A block that would let x escape (ending before the add) is not fusable.
+        assert!(Block::new(&net, 0, 3).is_none());
+    }
+
+    #[test]
+    fn mean_tail_accumulates() {
+        let mut bl = Builder::new("m", 8, 8, 4);
+        bl.conv(6, 3, 1);
+        bl.mean();
+        let net = Net::new(&bl.finish()).unwrap();
+        let b = Block::new(&net, 0, 1).unwrap();
+        assert!(b.mean_tail);
+        assert_eq!(b.accumulator_bytes(&net), 6 * 4);
+        let (rows, macs) = b.line_buffer(&net);
+        // The conv output (the MEAN's input) is held one row at a time.
+        assert_eq!(rows, vec![1]);
+        assert_eq!(macs, net.vanilla_macs());
+    }
+
     #[test]
     fn window_span_hand_worked() {
         // 3x3 s1 p1 on 10 rows: output rows 4..5 need input rows 3..6.
