@@ -73,6 +73,17 @@ fn tiny_cnn_int8_on_riscv32_virt() {
     build_and_run("tiny_cnn_int8", "riscv32-virt");
 }
 
+// The other emulated Cortex-M machines too (M7, and M33 booting Secure from 0x1000_0000).
+#[test]
+fn tiny_cnn_int8_on_mps2_an500() {
+    build_and_run("tiny_cnn_int8", "mps2-an500");
+}
+
+#[test]
+fn tiny_cnn_int8_on_mps2_an505() {
+    build_and_run("tiny_cnn_int8", "mps2-an505");
+}
+
 #[test]
 fn mbv1_w025_96_int8_on_mps2_an386() {
     build_and_run("mbv1_w025_96_int8", "mps2-an386");
