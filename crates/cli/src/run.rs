@@ -18,15 +18,28 @@ pub struct Args {
     /// Write every tensor the runtime materialises as DIR/INDEX.bin (NHWC, by tensor id).
     #[arg(long, value_name = "DIR")]
     dump_tensors: Option<PathBuf>,
+    /// Whose int8 arithmetic to reproduce bit for bit: LiteRT's reference kernels (what TFLite
+    /// Micro mirrors) or LiteRT's optimized x86 kernels.
+    #[arg(long, value_enum, default_value = "reference")]
+    kernels: KernelsArg,
     /// Also write the compiled program blob (what firmware embeds) to this file.
     #[arg(long, value_name = "FILE")]
     program: Option<PathBuf>,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KernelsArg {
+    Reference,
+    Optimized,
+}
+
 pub fn run(a: Args) -> Result<()> {
     let graph = load_model(&a.model)?;
     let input = std::fs::read(&a.input).with_context(|| format!("cannot read {}", a.input.display()))?;
-    let mut runner = msf_exec::Runner::new(&graph).context("cannot compile the model for the runtime")?;
+    let mut runner = msf_exec::Runner::with_kernels(&graph, match a.kernels {
+        KernelsArg::Reference => msf_exec::Kernels::Reference,
+        KernelsArg::Optimized => msf_exec::Kernels::Optimized,
+    }).context("cannot compile the model for the runtime")?;
     runner.set_input(&input)?;
     let mut dumps: Vec<(usize, Vec<u8>)> = Vec::new();
     let start = std::time::Instant::now();
