@@ -1225,7 +1225,8 @@ impl<'g> Builder<'g> {
         let tail = self.tail(k, true)?;
         let shape = vec![xs[0], m, oh, ow];
         // Quantised: int8 input view, int8 weights (per-tensor or per-output-channel), Q after.
-        if let (Value::DqAct(xid), Value::DqConst(wq), Some(_)) = (&x, &w, &tail.q) {
+        let int8_out = matches!(&tail.q, Some((_, p, _)) if p.dtype == DType::Int8);
+        if let (Value::DqAct(xid), Value::DqConst(wq), true) = (&x, &w, int8_out) {
             if let Some(e) = self.quantised_weights_op(k, *xid, wq, perm, &wshape, 0, qaxis, m, bias.as_ref(), kind.clone(), shape.clone(), Layout::Nhwc)? {
                 return Ok(Some((e, tail)));
             }
@@ -1291,7 +1292,7 @@ impl<'g> Builder<'g> {
     ) -> Result<Option<Emit>> {
         let Some(xq) = self.graph.tensors[xid].quant.clone() else { return Ok(None) };
         let p = &wq.params;
-        if xq.scale.len() != 1 || wq.q.dtype != DType::Int8 || !(p.per_tensor() || (p.axis == onnx_axis && p.scale.len() == channels)) {
+        if xq.scale.len() != 1 || self.graph.tensors[xid].dtype != DType::Int8 || wq.q.dtype != DType::Int8 || !(p.per_tensor() || (p.axis == onnx_axis && p.scale.len() == channels)) {
             return Ok(None);
         }
         let in_scale = xq.scale[0];
@@ -1390,7 +1391,8 @@ impl<'g> Builder<'g> {
         let kind = OpKind::FullyConnected { activation: Activation::None, keep_num_dims: false };
         let shape = vec![ashape[0], ndim];
         let tail = self.tail(k, true)?;
-        if let (Value::DqAct(xid), Value::DqConst(wq), Some(_)) = (&a, &b, &tail.q) {
+        let int8_out = matches!(&tail.q, Some((_, p, _)) if p.dtype == DType::Int8);
+        if let (Value::DqAct(xid), Value::DqConst(wq), true) = (&a, &b, int8_out) {
             // Per-channel parameters must run along N (ONNX axis 0 with transB, else 1); in the
             // viewed weights N is axis 0 (transB) or the last axis.
             let n_axis = if trans_b { 0 } else { 1 };
@@ -1448,7 +1450,16 @@ impl<'g> Builder<'g> {
     /// a quantised view and a QuantizeLinear follows, float otherwise. Constants are placed in
     /// `layout`. Returns the input ids and whether the op runs quantised.
     fn act_inputs(&mut self, vals: &[Value], layout: Layout, tail: &Tail) -> Result<Option<(Vec<TensorId>, bool)>> {
-        let quantised = tail.q.is_some() && vals.iter().all(|v| matches!(v, Value::DqAct(_) | Value::DqConst(_))) && vals.iter().any(|v| matches!(v, Value::DqAct(_)));
+        // Quantised only when every operand is a quantised view of the output's element type
+        // (an int8 op producing uint8, say, has no IR kernel).
+        let qtype = tail.q.as_ref().map(|q| q.1.dtype);
+        let quantised = qtype.is_some()
+            && vals.iter().all(|v| match v {
+                Value::DqAct(id) => Some(self.graph.tensors[*id].dtype) == qtype,
+                Value::DqConst(c) => Some(c.q.dtype) == qtype,
+                _ => false,
+            })
+            && vals.iter().any(|v| matches!(v, Value::DqAct(_)));
         let mut ids = Vec::new();
         for v in vals {
             let id = match (v, quantised) {
@@ -1504,9 +1515,15 @@ impl<'g> Builder<'g> {
         // No fused activation: only conv, depthwise, FC and ADD carry one in the IR.
         let mut tail = self.tail(k, false)?;
         if requant_free {
-            if let (Some((_, p, _)), Some(Value::DqAct(x))) = (&tail.q, vals.first()) {
-                if self.graph.tensors[*x].quant.as_ref() != Some(&p.quant(0)) {
-                    tail.q = None; // a requantising reshape: run it on floats, QUANTIZE after
+            if let Some((_, p, _)) = &tail.q {
+                let want = Some(p.quant(0));
+                let same = vals.iter().all(|v| match v {
+                    Value::DqAct(x) => self.graph.tensors[*x].quant == want,
+                    Value::DqConst(c) => Some(c.params.quant(0)) == want,
+                    _ => true,
+                });
+                if !same {
+                    tail.q = None; // a requantising move: run it on floats, QUANTIZE after
                 }
             }
         }
@@ -1629,9 +1646,9 @@ impl<'g> Builder<'g> {
         let Some(axis) = norm_axis(attr_i(&self.nodes[k], "axis", default_axis), xs.len()) else { return Err(self.bad_op(k, "axis out of range")) };
         let rank = xs.len();
         // Before opset 13 Softmax normalises over all axes from `axis` on; from 13, over `axis`.
-        let trailing_ones = xs[axis + 1..].iter().all(|&d| d == 1);
+        // The IR's SOFTMAX normalises over its last axis: the two agree on the last axis only.
         let ok = match xl {
-            Layout::Plain | Layout::FlatNhwc { .. } => axis == rank - 1 || trailing_ones,
+            Layout::Plain | Layout::FlatNhwc { .. } => axis == rank - 1,
             // Channels of NHWC are the IR's last axis.
             Layout::Nhwc => axis == 1 && (self.opset >= 13 || xs[2] * xs[3] == 1),
         };
@@ -1686,7 +1703,8 @@ impl<'g> Builder<'g> {
             shape[axis] = shape[axis].checked_add(s[axis]).ok_or_else(|| self.bad_op(k, "concatenated size overflows"))?;
         }
         let ir_axis = if layout == Layout::Nhwc { [0, 3, 1, 2][axis] } else { axis };
-        self.order_op(k, vals, layout, OpKind::Concatenation { axis: ir_axis, activation: Activation::None }, shape, false)
+        // Int8 concatenation copies bytes: every input must share the output's parameters.
+        self.order_op(k, vals, layout, OpKind::Concatenation { axis: ir_axis, activation: Activation::None }, shape, true)
     }
 
     fn pad(&mut self, k: usize) -> Result<Option<(Emit, Tail)>> {
