@@ -339,6 +339,16 @@ fn vars(board: &Board, fw: &Firmware, krate: &str, b: &crate::project::Budget) -
     v.insert("BUILD", build_cmd(board));
     v.insert("RUN", run_doc(board));
     v.insert("RUNNER", board.runner.clone());
+    v.insert(
+        "CYCLES_NOTE",
+        match (&board.qemu, board.cycle_counter) {
+            (Some(_), CycleCounter::Dwt) => "Under QEMU the `cycles:` line reads 0: QEMU does not model the DWT cycle counter.".into(),
+            (Some(_), CycleCounter::Mcycle) => "Under QEMU `mcycle` is not a real cycle count (QEMU does not model timing).".into(),
+            (_, CycleCounter::None) => "This core has no cycle counter: the firmware prints `cycles: n/a`.".into(),
+            (_, CycleCounter::Systimer) => "ESP32-C3: `cycles:` is the SYSTIMER time in microseconds x the core clock in MHz.".into(),
+            _ => String::new(),
+        },
+    );
     let (init, now, diff) = match board.cycle_counter {
         CycleCounter::Dwt => (
             "    // DWT.CYCCNT: enable tracing, then the cycle counter (Cortex-M3 and up).\n    // steal(), not take(): take() keeps a static flag, and main runs once.\n    let mut cp = unsafe { cortex_m::Peripherals::steal() };\n    cp.DCB.enable_trace();\n    cp.DWT.enable_cycle_counter();\n",
