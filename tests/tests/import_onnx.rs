@@ -347,6 +347,43 @@ fn fc_after_flatten_of_nhwc_permutes_weight_columns_no_trans_b() {
 }
 
 #[test]
+fn shape_arithmetic_for_view_n_minus_1_folds_into_one_reshape() {
+    // x.view(x.size(0), -1) as older exporters write it: Shape -> Gather(0) -> Unsqueeze ->
+    // Concat with [-1] -> Reshape, then Gemm. Flattening [1, 2, 2, 3] NCHW gives 12 columns
+    // that the FC weights must take in NHWC order.
+    let idx = TensorProto { name: "i0".into(), data_type: 7, int64_data: vec![0], ..Default::default() };
+    let minus1 = TensorProto { name: "m1".into(), dims: vec![1], data_type: 7, int64_data: vec![-1], ..Default::default() };
+    let axes = TensorProto { name: "ax".into(), dims: vec![1], data_type: 7, int64_data: vec![0], ..Default::default() };
+    let w = f32_init("w", &[2, 12], &iota(24));
+    let bytes = model(
+        vec![
+            node("Shape", &["x"], &["s"], vec![]),
+            node("Gather", &["s", "i0"], &["n"], vec![int("axis", 0)]),
+            node("Unsqueeze", &["n", "ax"], &["n1"], vec![]),
+            node("Concat", &["n1", "m1"], &["shape"], vec![int("axis", 0)]),
+            node("Reshape", &["x", "shape"], &["f"], vec![]),
+            node("Gemm", &["f", "w"], &["y"], vec![int("transB", 1)]),
+        ],
+        vec![idx, minus1, axes, w],
+        value_info("x", &[1, 2, 2, 3]),
+        "y",
+    );
+    let g = onnx::import(&bytes).expect("imports");
+    assert_eq!(kinds(&g), ["RESHAPE", "FULLY_CONNECTED"]);
+    assert_eq!(g.tensor(g.ops[0].outputs[0]).shape, vec![1, 12]);
+    let wir = g.tensor(g.ops[1].inputs[1]).data_f32().expect("weights");
+    // IR column j = (h * 3 + w) * 2 + c holds ONNX column c * 6 + h * 3 + w.
+    for h in 0..2 {
+        for x in 0..3 {
+            for c in 0..2 {
+                assert_eq!(wir[(h * 3 + x) * 2 + c], (c * 6 + h * 3 + x) as f32);
+                assert_eq!(wir[12 + (h * 3 + x) * 2 + c], (12 + c * 6 + h * 3 + x) as f32);
+            }
+        }
+    }
+}
+
+#[test]
 fn concat_axis_and_pad_are_remapped_to_nhwc() {
     let pads = TensorProto { name: "p".into(), dims: vec![8], data_type: 7, int64_data: vec![0, 0, 1, 2, 0, 0, 3, 4], ..Default::default() };
     let bytes = model(

@@ -49,6 +49,11 @@ use proto::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 /// model, small enough that window arithmetic cannot overflow `usize` even on wasm32.
 const MAX_WINDOW_INT: i64 = 1 << 16;
 
+/// Largest constant the importer evaluates shape arithmetic on (and produces): shapes have at
+/// most 8 dimensions, so anything bigger is not shape arithmetic, and bounding it keeps a
+/// Concat of many large constants from allocating without limit.
+const SHAPE_CONST_MAX: usize = 64;
+
 /// Import an ONNX model (a serialised `ModelProto`).
 pub fn import(bytes: &[u8]) -> Result<Graph> {
     let model = ModelProto::decode(bytes).map_err(|e| ImportError::InvalidProtobuf(e.to_string()))?;
@@ -908,6 +913,13 @@ impl<'g> Builder<'g> {
             }
             "QuantizeLinear" => return self.quantize_linear(k),
             "DequantizeLinear" => return self.dequantize_linear(k),
+            "Gather" | "Unsqueeze" | "Squeeze" | "Concat" | "Cast" | "Slice" if self.shape_operands(k)? => {
+                if let Some(c) = self.fold_shape_op(k)? {
+                    let out = n.output[0].clone();
+                    return self.define(k, &out, Value::Const(Rc::new(c)));
+                }
+                None
+            }
             "Shape" => {
                 let v = self.input(k, 0)?.ok_or_else(|| self.bad_op(k, "no input"))?;
                 match self.act_info(&v) {
@@ -1086,6 +1098,109 @@ impl<'g> Builder<'g> {
             }
             _ => self.opaque(k),
         }
+    }
+
+    /// Whether every input of node `k` is a small integer constant: the shape arithmetic
+    /// (`Shape -> Gather -> Unsqueeze -> Concat -> Reshape`) exporters emit for `x.view(n, -1)`.
+    fn shape_operands(&self, k: usize) -> Result<bool> {
+        let n = self.node(k);
+        let mut any = false;
+        for i in 0..n.input.len() {
+            match self.input(k, i)? {
+                None => {}
+                Some(Value::Const(c)) if c.dims.len() <= 1 && c.count() <= SHAPE_CONST_MAX && c.ints().is_some() => any = true,
+                Some(_) => return Ok(false),
+            }
+        }
+        Ok(any)
+    }
+
+    /// Evaluate a shape-arithmetic node over small integer constants (see [`Self::shape_operands`]).
+    /// The result is an int64 constant of rank <= 1; `None` for forms not handled here.
+    fn fold_shape_op(&self, k: usize) -> Result<Option<Const>> {
+        let n = self.node(k);
+        let ints = |i: usize| -> Result<Option<(Vec<usize>, Vec<i64>)>> {
+            Ok(match self.input(k, i)? {
+                Some(Value::Const(c)) => c.ints().map(|v| (c.dims.clone(), v)),
+                _ => None,
+            })
+        };
+        let Some((dims0, v0)) = ints(0)? else { return Ok(None) };
+        let (dims, vals): (Vec<usize>, Vec<i64>) = match n.op_type.as_str() {
+            "Gather" => {
+                let Some((idims, idx)) = ints(1)? else { return Ok(None) };
+                if dims0.len() != 1 || attr_i(n, "axis", 0) != 0 {
+                    return Ok(None);
+                }
+                let mut out = Vec::with_capacity(idx.len());
+                for &i in &idx {
+                    let j = if i < 0 { i + v0.len() as i64 } else { i };
+                    if !(0..v0.len() as i64).contains(&j) {
+                        return Err(self.bad_op(k, format!("index {i} out of range for {} elements", v0.len())));
+                    }
+                    out.push(v0[j as usize]);
+                }
+                (idims, out)
+            }
+            "Unsqueeze" => {
+                // Axes from opset 13 are an input, before an attribute; rank 0 -> 1 is all we need.
+                let axes: Vec<i64> = match ints(1)? {
+                    Some((_, a)) => a,
+                    None => attr_ints(n, "axes").map(<[i64]>::to_vec).unwrap_or_default(),
+                };
+                if !dims0.is_empty() || axes.len() != 1 || !(axes[0] == 0 || axes[0] == -1) {
+                    return Ok(None);
+                }
+                (vec![1], v0)
+            }
+            "Squeeze" => {
+                if dims0 != [1] {
+                    return Ok(None);
+                }
+                (vec![], v0)
+            }
+            "Cast" => (dims0, v0),
+            "Concat" => {
+                let mut out = v0;
+                for i in 1..n.input.len() {
+                    match ints(i)? {
+                        Some((d, v)) if d.len() == 1 => out.extend(v),
+                        None if n.input[i].is_empty() => {}
+                        _ => return Ok(None),
+                    }
+                }
+                if dims0.len() != 1 || out.len() > SHAPE_CONST_MAX {
+                    return Ok(None);
+                }
+                (vec![out.len()], out)
+            }
+            "Slice" => {
+                let (Some((_, starts)), Some((_, ends))) = (ints(1)?, ints(2)?) else { return Ok(None) };
+                let step = match ints(4)? {
+                    Some((_, s)) if s.as_slice() == [1] => 1,
+                    None => 1,
+                    _ => return Ok(None),
+                };
+                let axes_ok = match ints(3)? {
+                    Some((_, a)) => a.as_slice() == [0] || a.as_slice() == [-1],
+                    None => true,
+                };
+                if dims0.len() != 1 || starts.len() != 1 || ends.len() != 1 || !axes_ok || step != 1 {
+                    return Ok(None);
+                }
+                let len = v0.len() as i64;
+                let clampi = |x: i64| if x < 0 { (x + len).max(0) } else { x.min(len) };
+                let (a, b) = (clampi(starts[0]) as usize, clampi(ends[0]) as usize);
+                let out: Vec<i64> = if a < b { v0[a..b].to_vec() } else { Vec::new() };
+                (vec![out.len()], out)
+            }
+            _ => return Ok(None),
+        };
+        if n.op_type == "Cast" && attr_i(n, "to", 0) != 7 {
+            return Ok(None); // only casts to int64 keep the values exact
+        }
+        let name = n.output[0].clone();
+        Ok(Some(Const { name, dims, dtype: DType::Int64, elem: 8, data: vals.iter().flat_map(|v| v.to_le_bytes()).collect() }))
     }
 
     fn dequantize_linear(&mut self, k: usize) -> Result<()> {
