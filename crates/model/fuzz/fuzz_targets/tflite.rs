@@ -1,0 +1,9 @@
+//! Any bytes through the TFLite importer and through `load` (format sniffing): an error is
+//! fine, a panic, a hang or an unbounded allocation is a bug.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = msf_model::import::tflite::import(data);
+    let _ = msf_model::load(data, "fuzz");
+});
