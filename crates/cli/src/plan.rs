@@ -70,9 +70,19 @@ fn kb(b: u64) -> String {
     format!("{:.1} kB", b as f64 / 1000.0)
 }
 
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
 fn print_table(p: &Plan) {
-    println!("{} ({:?} mode, {:?}, optimised on {:?})", p.model, p.mode, p.constraint, p.metric);
-    println!("{:>5}  {:>9}  {:<6} {:<22} {:>12} {:>12} {:>12}", "stage", "ops", "kind", "exec", "RAM", "RAM excl I/O", "MACs");
+    let what = match p.constraint {
+        Constraint::MaxOverhead { max_overhead } => format!("least peak RAM with F <= {max_overhead}"),
+        Constraint::RamBudget { ram_bytes } => format!("least compute within {ram_bytes} bytes"),
+        Constraint::MinRam => "least peak RAM".into(),
+        Constraint::MinMacs => "least compute".into(),
+    };
+    println!("{}: {what}, RAM {} ({:?} mode)", p.model, p.metric.label(), p.mode);
+    println!("{:>5}  {:>9}  {:<17} {:<22} {:>12} {:>12} {:>12}", "stage", "ops", "kind", "exec", "RAM", "RAM excl I/O", "MACs");
     for s in &p.stages {
         let ops = if s.first_op == s.last_op { format!("{}", s.first_op) } else { format!("{}-{}", s.first_op, s.last_op) };
         let kind = match s.kind {
@@ -86,7 +96,7 @@ fn print_table(p: &Plan) {
             msf_plan::EdgeKind::LineBuffer => "line buffers".into(),
         };
         let exec = if s.iterative_tail { format!("{exec} +mean") } else { exec };
-        println!("{:>5}  {:>9}  {:<6} {:<22} {:>12} {:>12} {:>12}", s.index, ops, kind, exec, s.ram_bytes, s.ram_bytes_io_excluded, s.macs);
+        println!("{:>5}  {:>9}  {:<17} {:<22} {:>12} {:>12} {:>12}", s.index, ops, truncate(&kind, 17), exec, s.ram_bytes, s.ram_bytes_io_excluded, s.macs);
     }
     println!();
     println!("peak RAM (arena, I/O included): {} bytes ({}), alignment {}", p.peak_ram_bytes, kb(p.peak_ram_bytes), p.arena_align);

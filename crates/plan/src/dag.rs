@@ -49,6 +49,15 @@ pub enum RamMetric {
     IoExcluded,
 }
 
+impl RamMetric {
+    pub fn label(self) -> &'static str {
+        match self {
+            RamMetric::IoIncluded => "network input and output included",
+            RamMetric::IoExcluded => "network input and output excluded",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Dag {
     pub nodes: usize,

@@ -37,7 +37,7 @@ pub enum PlanError {
     NotAChain { index: usize, op: String, reason: String },
     #[error("no overhead bound of {max} can be met: the least compute any plan needs is F = {best:.4}")]
     OverheadUnreachable { max: f64, best: f64 },
-    #[error("no plan fits in {budget} bytes ({metric:?}): the smallest peak any plan reaches is {best} bytes")]
+    #[error("no plan fits in {budget} bytes ({}): the smallest peak any plan reaches is {best} bytes", .metric.label())]
     RamUnreachable { budget: u64, best: u64, metric: RamMetric },
     #[error("no path through the fusion DAG (internal error)")]
     NoPath,
