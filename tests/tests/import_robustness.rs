@@ -277,7 +277,10 @@ fn bad_graph_io_and_buffer_and_opcode_indices() {
 fn inconsistent_op_shapes_and_attributes() {
     let cases: Vec<(&str, Box<dyn Fn(&mut ModelSpec)>)> = vec![
         ("but input, filter", Box::new(|m| m.tensors[3].shape = vec![1, 4, 4, 4])),
-        ("channels", Box::new(|m| m.tensors[1].shape = vec![3, 1, 1, 5])),
+        ("channels", Box::new(|m| {
+            m.tensors[1].shape = vec![3, 1, 1, 5];
+            m.buffers[1].data = vec![1; 15];
+        })),
         ("rank 4", Box::new(|m| m.tensors[1].shape = vec![3, 2])),
         ("stride_h is 0", Box::new(|m| m.ops[0].options = OptionsSpec::Conv2d { padding: 1, stride: [0, 1], dilation: [1, 1], activation: 0 })),
         ("unknown padding", Box::new(|m| m.ops[0].options = OptionsSpec::Conv2d { padding: 9, stride: [1, 1], dilation: [1, 1], activation: 0 })),
@@ -444,4 +447,37 @@ fn mutated_corpus_models_never_panic_or_hang() {
     assert!(failures.is_empty(), "{} panics:\n{}", failures.len(), failures.join("\n"));
     assert!(total >= 10_000, "only {total} mutations ran");
     eprintln!("{total} mutations of {} models in {:.1} s", models.len(), started.elapsed().as_secs_f64());
+}
+
+#[test]
+fn many_tensors_sharing_one_large_buffer_do_not_allocate_gigabytes() {
+    // 2000 tensors on one 64 KiB buffer would be 128 MiB of copies from a ~200 KiB file.
+    let mut m = tiny();
+    let big = m.add_buffer(vec![7; 1 << 16]);
+    for k in 0..2000 {
+        m.tensors.push(TensorSpec::new(&format!("shared{k}"), &[1 << 16], dtype::INT8, big));
+    }
+    match load(&write(&m)) {
+        Err(ImportError::BadTensor { reason, .. }) => assert!(reason.contains("share large buffers"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // A few tensors sharing a buffer, as converters write, are fine.
+    let mut m = tiny();
+    m.tensors.push(TensorSpec::new("bias_again", &[3], dtype::INT32, 2));
+    assert_eq!(load(&write(&m)).unwrap().tensors[4].data_i32(), Some(vec![0; 3]));
+}
+
+#[test]
+fn absurd_window_attributes() {
+    let mut m = tiny();
+    m.ops[0].options = OptionsSpec::Conv2d { padding: 0, stride: [1, 1], dilation: [i32::MAX, 1], activation: 0 };
+    assert!(matches!(load(&write(&m)), Err(ImportError::BadOp { reason, .. }) if reason.contains("dilation_h_factor")));
+    // A max pool with a 2^30 window on SAME padding would fit any input; it is refused.
+    let mut m = ModelSpec::default();
+    m.opcodes = vec![OpCodeSpec::builtin(17)];
+    m.tensors = vec![TensorSpec::new("x", &[1, 2, 2, 1], dtype::INT8, 0), TensorSpec::new("y", &[1, 2, 2, 1], dtype::INT8, 0)];
+    m.ops = vec![OpSpec::new(0, &[0], &[1], OptionsSpec::Pool2d { padding: 0, stride: [1, 1], filter: [1 << 30, 1 << 30], activation: 0 })];
+    m.inputs = vec![0];
+    m.outputs = vec![1];
+    assert!(matches!(load(&write(&m)), Err(ImportError::BadOp { reason, .. }) if reason.contains("filter size")));
 }

@@ -141,16 +141,17 @@ pub struct AxisPad {
 impl Padding {
     /// Pixels of padding before/after along one axis, and the output size, the way TFLite
     /// computes them (`ComputePaddingHeightWidth`). `axis` 0 is height, 1 is width.
-    /// Returns `None` when the window does not fit (output would be empty).
+    /// Returns `None` when the window does not fit (output would be empty) or the sizes
+    /// overflow `usize` (hostile attributes; `usize` is 32 bits on wasm32).
     pub fn resolve(self, axis: usize, input: usize, kernel: usize, stride: usize, dilation: usize) -> Option<(AxisPad, usize)> {
         if stride == 0 || dilation == 0 || kernel == 0 {
             return None;
         }
-        let eff = (kernel - 1) * dilation + 1;
+        let eff = (kernel - 1).checked_mul(dilation)?.checked_add(1)?;
         match self {
             Padding::Same => {
                 let out = input.div_ceil(stride);
-                let needed = ((out.checked_sub(1)?) * stride + eff).saturating_sub(input);
+                let needed = out.checked_sub(1)?.checked_mul(stride)?.checked_add(eff)?.saturating_sub(input);
                 let before = needed / 2;
                 Some((AxisPad { before, after: needed - before }, out))
             }
@@ -163,7 +164,7 @@ impl Padding {
             }
             Padding::Explicit { top, bottom, left, right } => {
                 let (before, after) = if axis == 0 { (top, bottom) } else { (left, right) };
-                let total = input + before + after;
+                let total = input.checked_add(before)?.checked_add(after)?;
                 if total < eff {
                     return None;
                 }

@@ -33,21 +33,22 @@ pub fn op_stats(graph: &Graph, index: usize) -> OpStats {
     let op = &graph.ops[index];
     let t = |id: usize| &graph.tensors[id];
     let out_elems: u64 = op.outputs.first().map(|&o| t(o).num_elements() as u64).unwrap_or(0);
+    // Products of dims, in u64 and saturating: importers bound every tensor, but pool windows are
+    // attributes and `usize` is 32 bits on wasm32.
+    let product = |dims: &[usize]| dims.iter().fold(1u64, |acc, &d| acc.saturating_mul(d as u64));
+    let filter = |i: usize| op.inputs.get(i).map(|&w| t(w).shape.as_slice()).unwrap_or(&[]);
     let macs = match &op.kind {
-        OpKind::Conv2d { .. } => {
-            let f = &t(op.inputs[1]).shape;
-            // out elements x (kh * kw * Cin)
-            out_elems * (f[1] * f[2] * f[3]) as u64
-        }
-        OpKind::DepthwiseConv2d { .. } => {
-            let f = &t(op.inputs[1]).shape;
-            out_elems * (f[1] * f[2]) as u64
-        }
-        OpKind::FullyConnected { .. } => {
-            let w = &t(op.inputs[1]).shape;
-            out_elems * w.last().copied().unwrap_or(0) as u64
-        }
-        OpKind::AveragePool2d { filter, .. } | OpKind::MaxPool2d { filter, .. } => out_elems * (filter[0] * filter[1]) as u64,
+        // out elements x (kh * kw * Cin)
+        OpKind::Conv2d { .. } => match filter(1) {
+            [_, kh, kw, cin] => out_elems.saturating_mul(product(&[*kh, *kw, *cin])),
+            _ => 0,
+        },
+        OpKind::DepthwiseConv2d { .. } => match filter(1) {
+            [_, kh, kw, _] => out_elems.saturating_mul(product(&[*kh, *kw])),
+            _ => 0,
+        },
+        OpKind::FullyConnected { .. } => out_elems.saturating_mul(filter(1).last().copied().unwrap_or(0) as u64),
+        OpKind::AveragePool2d { filter, .. } | OpKind::MaxPool2d { filter, .. } => out_elems.saturating_mul(product(filter)),
         OpKind::Mean { .. } => op.inputs.first().map(|&i| t(i).num_elements() as u64).unwrap_or(0),
         _ => 0,
     };

@@ -58,8 +58,9 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
     let buffers: Vec<fb::Buffer> = model.buffers().map(|v| v.iter().collect()).unwrap_or_default();
     let fb_tensors: Vec<fb::Tensor> = sg.tensors().map(|v| v.iter().collect()).unwrap_or_default();
     let mut tensors = Vec::with_capacity(fb_tensors.len());
+    let mut copied = 0usize;
     for (i, t) in fb_tensors.iter().enumerate() {
-        tensors.push(read_tensor(i, t, &buffers, bytes)?);
+        tensors.push(read_tensor(i, t, &buffers, bytes, &mut copied)?);
     }
 
     let opcodes: Vec<OpCode> = model
@@ -120,7 +121,12 @@ fn dtype(t: fb::TensorType) -> DType {
     }
 }
 
-fn read_tensor(i: usize, t: &fb::Tensor, buffers: &[fb::Buffer], file: &[u8]) -> Result<Tensor> {
+/// Tensors may share a buffer (converters deduplicate constants) and each gets its own copy;
+/// the copies together may not exceed this multiple of the file size, so a file pointing
+/// thousands of tensors at one large buffer cannot make the importer allocate gigabytes.
+const MAX_COPY_FACTOR: usize = 4;
+
+fn read_tensor(i: usize, t: &fb::Tensor, buffers: &[fb::Buffer], file: &[u8], copied: &mut usize) -> Result<Tensor> {
     let name = match t.name() {
         Some(n) if !n.is_empty() => n.to_string(),
         _ => format!("t{i}"),
@@ -155,13 +161,33 @@ fn read_tensor(i: usize, t: &fb::Tensor, buffers: &[fb::Buffer], file: &[u8]) ->
             }
         }
     };
-    let data = read_buffer(t.buffer(), buffers, file).map_err(bad)?;
-    Ok(Tensor { name, shape, dtype: dtype(t.type_()), quant, data })
+    let dtype = dtype(t.type_());
+    let data = match buffer_bytes(t.buffer(), buffers, file).map_err(bad)? {
+        None => None,
+        Some(bytes) => {
+            // Check the size before copying: a mismatch is reported without allocating.
+            if let Some(size) = dtype.size() {
+                let expected = shape.iter().product::<usize>() as u128 * size as u128;
+                if bytes.len() as u128 != expected {
+                    return Err(ImportError::BufferSizeMismatch { tensor: i, name, shape, dtype: dtype.to_string(), expected, actual: bytes.len() });
+                }
+            }
+            *copied = copied.saturating_add(bytes.len());
+            if *copied > file.len().saturating_mul(MAX_COPY_FACTOR) {
+                return Err(bad(format!(
+                    "the constant data of the tensors up to this one adds up to {} bytes, more than {MAX_COPY_FACTOR} times the file size: too many tensors share large buffers",
+                    copied
+                )));
+            }
+            Some(bytes.to_vec())
+        }
+    };
+    Ok(Tensor { name, shape, dtype, quant, data })
 }
 
 /// Constant data of buffer `index`: `None` for the sentinel buffer 0 and for empty buffers
 /// (activations). Buffers of models over 2 GB live after the flatbuffer at `offset`/`size`.
-fn read_buffer(index: u32, buffers: &[fb::Buffer], file: &[u8]) -> core::result::Result<Option<Vec<u8>>, String> {
+fn buffer_bytes<'a>(index: u32, buffers: &[fb::Buffer<'a>], file: &'a [u8]) -> core::result::Result<Option<&'a [u8]>, String> {
     if index == 0 {
         return Ok(None);
     }
@@ -170,7 +196,7 @@ fn read_buffer(index: u32, buffers: &[fb::Buffer], file: &[u8]) -> core::result:
         .ok_or_else(|| format!("buffer index {index} is out of range (the model has {} buffers)", buffers.len()))?;
     if let Some(d) = b.data() {
         if !d.is_empty() {
-            return Ok(Some(d.bytes().to_vec()));
+            return Ok(Some(d.bytes()));
         }
     }
     // The schema says `offset` is only meaningful when > 1.
@@ -178,7 +204,7 @@ fn read_buffer(index: u32, buffers: &[fb::Buffer], file: &[u8]) -> core::result:
         let (offset, size) = (b.offset(), b.size());
         let end = offset.checked_add(size);
         return match end {
-            Some(end) if end <= file.len() as u64 => Ok(Some(file[offset as usize..end as usize].to_vec())),
+            Some(end) if end <= file.len() as u64 => Ok(Some(&file[offset as usize..end as usize])),
             _ => Err(format!(
                 "buffer {index} is stored at bytes {offset}..{} of the file, but the file is {} bytes",
                 offset as u128 + size as u128,
@@ -324,7 +350,7 @@ impl OpReader<'_> {
             p => return Err(self.bad(format!("unknown padding {}", p.0))),
         };
         let positive = |v: i32, what: &str| -> Result<usize> {
-            usize::try_from(v).ok().filter(|&v| v >= 1).ok_or_else(|| self.bad(format!("{what} is {v}; must be at least 1")))
+            attribute_size(v).ok_or_else(|| self.bad(format!("{what} is {v}; must be 1 to {MAX_WINDOW_ATTRIBUTE}")))
         };
         Ok(Window {
             stride: [positive(stride[0], "stride_h")?, positive(stride[1], "stride_w")?],
@@ -350,6 +376,15 @@ impl OpReader<'_> {
         }
         Ok(())
     }
+}
+
+/// Largest stride, dilation or pool window side accepted. Real models use single digits (a
+/// global pool up to the input size); the bound keeps window arithmetic and loops over a window
+/// small on every target, hostile files included.
+const MAX_WINDOW_ATTRIBUTE: usize = 1 << 16;
+
+fn attribute_size(v: i32) -> Option<usize> {
+    usize::try_from(v).ok().filter(|&v| (1..=MAX_WINDOW_ATTRIBUTE).contains(&v))
 }
 
 fn activation(a: fb::ActivationFunctionType) -> core::result::Result<Activation, String> {
@@ -588,9 +623,9 @@ fn map_op(r: &OpReader, builtin: i32, op: &fb::Operator, folded: &mut bool) -> R
                 Err(why) => return opaque_with(why),
             };
             let filter = [o.filter_height(), o.filter_width()];
-            let filter = match filter.map(usize::try_from) {
-                [Ok(h), Ok(w)] if h >= 1 && w >= 1 => [h, w],
-                _ => return Err(r.bad(format!("filter size {filter:?} must be at least 1x1"))),
+            let filter = match filter.map(attribute_size) {
+                [Some(h), Some(w)] => [h, w],
+                _ => return Err(r.bad(format!("filter size {filter:?}: each side must be 1 to {MAX_WINDOW_ATTRIBUTE}"))),
             };
             let xs = r.rank4(x, "input")?;
             r.check_spatial(xs, filter, &window, out, xs[3])?;
