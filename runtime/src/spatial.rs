@@ -123,13 +123,15 @@ impl Requant<'_> {
     }
 }
 
+/// Receptive fields up to this many elements are gathered into a stack patch (2 kB for int8).
+const PATCH: usize = 2048;
+/// The float32 patch (2 kB of values, 1 kB of indices).
+const PATCH_F32: usize = 512;
+
 #[inline(always)]
 fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    let mut s = 0i32;
-    for (&x, &y) in a.iter().zip(b) {
-        s = s.wrapping_add(x as i32 * y as i32);
-    }
-    s
+    // i8 x i8 fits in i16; the i16 -> i32 widening sum is what vectorises into pmaddwd / smlad.
+    a.iter().zip(b).fold(0i32, |s, (&x, &y)| s.wrapping_add((x as i16 * y as i16) as i32))
 }
 
 #[inline(always)]
@@ -172,14 +174,7 @@ pub fn conv_i8(g: &Geom, input: &InView<i8>, weights: &[i8], q: &Requant, out: &
                     let (w0, rest) = w4.split_at(cin);
                     let (w1, rest) = rest.split_at(cin);
                     let (w2, w3) = rest.split_at(cin);
-                    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
-                    for i in 0..cin {
-                        let v = px[i] as i32;
-                        a0 = a0.wrapping_add(v * w0[i] as i32);
-                        a1 = a1.wrapping_add(v * w1[i] as i32);
-                        a2 = a2.wrapping_add(v * w2[i] as i32);
-                        a3 = a3.wrapping_add(v * w3[i] as i32);
-                    }
+                    let (a0, a1, a2, a3) = (dot_i8(px, w0), dot_i8(px, w1), dot_i8(px, w2), dot_i8(px, w3));
                     opx[co] = q.apply(q.bias[co].wrapping_add(a0), co);
                     opx[co + 1] = q.apply(q.bias[co + 1].wrapping_add(a1), co + 1);
                     opx[co + 2] = q.apply(q.bias[co + 2].wrapping_add(a2), co + 2);
@@ -189,6 +184,29 @@ pub fn conv_i8(g: &Geom, input: &InView<i8>, weights: &[i8], q: &Requant, out: &
                 for wc in chunks.remainder().chunks_exact(cin) {
                     opx[co] = q.apply(q.bias[co].wrapping_add(dot_i8(px, wc)), co);
                     co += 1;
+                }
+                continue;
+            }
+            if per_co <= PATCH {
+                // Gather the receptive field once (padding = the zero point, which the folded
+                // bias cancels), then one contiguous dot product per output channel.
+                let mut patch = [0i8; PATCH];
+                let patch = &mut patch[..per_co];
+                for ky in 0..g.kh {
+                    let iy = iy0 + (ky * g.dil_h) as isize;
+                    let row_in = inside(iy, g.in_h);
+                    for kx in 0..g.kw {
+                        let ix = ix0 + (kx * g.dil_w) as isize;
+                        let dst = &mut patch[(ky * g.kw + kx) * cin..][..cin];
+                        if row_in && inside(ix, g.in_w) {
+                            dst.copy_from_slice(input.pixel(iy as usize, ix as usize));
+                        } else {
+                            dst.fill(q.in_zp as i8);
+                        }
+                    }
+                }
+                for (co, wco) in weights.chunks_exact(per_co).enumerate() {
+                    opx[co] = q.apply(q.bias[co].wrapping_add(dot_i8(patch, wco)), co);
                 }
                 continue;
             }
@@ -208,6 +226,46 @@ pub fn conv_i8(g: &Geom, input: &InView<i8>, weights: &[i8], q: &Requant, out: &
                     }
                 }
                 opx[co] = q.apply(acc, co);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// CONV_2D int8 for 1x1 filters stored input-major (`[in_c, out_c]`, the host transposes them):
+/// the inner loop runs over contiguous output channels, which vectorises for any `in_c`.
+/// Same results as [`conv_i8`] on the OHWI weights.
+pub fn conv1x1_io_i8(g: &Geom, input: &InView<i8>, weights_io: &[i8], q: &Requant, out: &mut OutWindow<i8>) -> Result<(), Error> {
+    g.check_io(input, out)?;
+    q.check(g.out_c)?;
+    if g.kh != 1 || g.kw != 1 || g.pad_top != 0 || g.pad_left != 0 || (g.out_h - 1) * g.stride_h >= g.in_h || (g.out_w - 1) * g.stride_w >= g.in_w {
+        return Err(Error::BadParams("input-major weights need a 1x1 unpadded convolution"));
+    }
+    let (cin, oc_n) = (g.in_c, g.out_c);
+    if weights_io.len() < cin * oc_n {
+        return Err(Error::BadParams("conv weights shorter than in_c * out_c"));
+    }
+    for y in out.y0..out.y1 {
+        for x in out.x0..out.x1 {
+            let px = input.pixel(y * g.stride_h, x * g.stride_w);
+            let opx = out.pixel_mut(y, x, oc_n);
+            let mut cs = 0;
+            while cs < oc_n {
+                let n = CH.min(oc_n - cs);
+                let mut acc = [0i32; CH];
+                let acc = &mut acc[..n];
+                acc.copy_from_slice(&q.bias[cs..cs + n]);
+                for (ci, &xv) in px.iter().enumerate() {
+                    let xv = xv as i16;
+                    let wrow = &weights_io[ci * oc_n + cs..][..n];
+                    for (a, &wv) in acc.iter_mut().zip(wrow) {
+                        *a = a.wrapping_add((xv * wv as i16) as i32);
+                    }
+                }
+                for (j, &a) in acc.iter().enumerate() {
+                    opx[cs + j] = q.apply(a, cs + j);
+                }
+                cs += n;
             }
         }
     }
@@ -302,6 +360,46 @@ pub fn conv_f32(
         for x in out.x0..out.x1 {
             let ix0 = (x * g.stride_w) as isize - g.pad_left as isize;
             let opx = out.pixel_mut(y, x, g.out_c);
+            if per_co <= PATCH_F32 {
+                // Gather the taps inside the map in TFLite's (ky, kx, c) order with their
+                // weight offsets: the sums keep the reference order, padded taps are skipped.
+                let mut patch = [0f32; PATCH_F32];
+                let mut cols = [0u16; PATCH_F32];
+                let mut n = 0;
+                for ky in 0..g.kh {
+                    let iy = iy0 + (ky * g.dil_h) as isize;
+                    if !inside(iy, g.in_h) {
+                        continue;
+                    }
+                    for kx in 0..g.kw {
+                        let ix = ix0 + (kx * g.dil_w) as isize;
+                        if !inside(ix, g.in_w) {
+                            continue;
+                        }
+                        let base = (ky * g.kw + kx) * cin;
+                        for (c, &v) in input.pixel(iy as usize, ix as usize).iter().enumerate() {
+                            patch[n] = v;
+                            cols[n] = (base + c) as u16;
+                            n += 1;
+                        }
+                    }
+                }
+                let (patch, cols) = (&patch[..n], &cols[..n]);
+                for (co, wco) in weights[..g.out_c * per_co].chunks_exact(per_co).enumerate() {
+                    let mut acc = 0f32;
+                    if n == per_co {
+                        for (&v, &wv) in patch.iter().zip(wco) {
+                            acc += v * wv;
+                        }
+                    } else {
+                        for (&v, &k) in patch.iter().zip(cols) {
+                            acc += v * wco[k as usize];
+                        }
+                    }
+                    opx[co] = clamp_f32(acc + bias[co], act);
+                }
+                continue;
+            }
             for (co, wco) in weights[..g.out_c * per_co].chunks_exact(per_co).enumerate() {
                 let mut acc = 0f32;
                 for ky in 0..g.kh {

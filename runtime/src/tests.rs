@@ -136,6 +136,19 @@ fn windowed_conv_depthwise_pool_pad_equal_whole() {
     // Conv 1x1 (the pointwise fast path) 7x7x16 -> 7x7x9.
     let g = geom((7, 7), (16, 9), 1, 1, 1, 0, (7, 7));
     windowed_equals_whole(g, &|i, o| spatial::conv_i8(&g, i, &wts, &q, o));
+    // The same 1x1 conv with input-major weights gives the same bytes (also windowed).
+    let mut wio = [0i8; 16 * 9];
+    for co in 0..9 {
+        for ci in 0..16 {
+            wio[ci * 9 + co] = wts[co * 16 + ci];
+        }
+    }
+    windowed_equals_whole(g, &|i, o| spatial::conv1x1_io_i8(&g, i, &wio, &q, o));
+    let input: [i8; 7 * 7 * 16] = core::array::from_fn(|k| (k * 37 % 251) as i8);
+    let (mut a, mut b) = ([0i8; 7 * 7 * 9], [0i8; 7 * 7 * 9]);
+    spatial::conv_i8(&g, &InView::whole(&input, 7, 7, 16), &wts, &q, &mut OutWindow::whole(&mut a, 7, 7, 9)).unwrap();
+    spatial::conv1x1_io_i8(&g, &InView::whole(&input, 7, 7, 16), &wio, &q, &mut OutWindow::whole(&mut b, 7, 7, 9)).unwrap();
+    assert_eq!(a, b);
     // Dilated conv 3x3, dilation 2, pad 2: 8x8x2 -> 8x8x4.
     let g = geom((8, 8), (2, 4), 3, 1, 2, 2, (8, 8));
     windowed_equals_whole(g, &|i, o| spatial::conv_i8(&g, i, &wts, &q, o));
