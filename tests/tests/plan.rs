@@ -55,6 +55,9 @@ fn check_plan(p: &Plan, g: &msf_model::Graph) {
     assert_eq!(p.peak_ram_bytes, p.arena_size as u64);
     assert_eq!(p.arena_align, ARENA_ALIGN);
     assert!(p.peak_ram_bytes_io_excluded <= p.peak_stage_bytes);
+    // Greedy placement reaches the largest stage sum (no fragmentation on the corpus): the
+    // RAM the DAG predicts is the arena the firmware reserves.
+    assert!(p.arena_size as u64 <= p.peak_stage_bytes, "{ctx}: arena {} > stage sum {}", p.arena_size, p.peak_stage_bytes);
     assert_eq!(p.macs, p.stages.iter().map(|s| s.macs).sum::<u64>(), "{ctx}: MACs");
     assert!((p.overhead - p.macs as f64 / p.vanilla_macs.max(1) as f64).abs() < 1e-9);
     // One serde type for everyone: it survives a JSON round trip.

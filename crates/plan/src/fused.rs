@@ -112,8 +112,11 @@ impl Block {
 
     /// The paper's feasibility rule, generalised to joins: the rows x columns of the block's
     /// external inputs that one root pixel depends on (unclipped receptive field). Returns
-    /// false when it exceeds an input map: such a block recomputes whole maps per band, and
-    /// since the field only grows as the block grows, the caller stops extending it.
+    /// false when it exceeds an input map of more than 256 pixels: such a block recomputes
+    /// large maps per band, and since the field only grows as the block grows, the caller
+    /// stops extending it (this keeps the DAG build within tens of ms). Small maps (<= 16x16)
+    /// are exempt: clipping makes those blocks cheap and they lower the minimum RAM (the paper
+    /// drops them).
     pub fn fits(net: &Net, i: usize, j: usize) -> bool {
         let n_ops = j - i + 1;
         let mut len: Vec<[usize; 2]> = vec![[0, 0]; n_ops];
@@ -137,7 +140,7 @@ impl Block {
                     }
                     _ => {
                         if let Some(h) = net.hwc[t] {
-                            if need[0] > h[0] || need[1] > h[1] {
+                            if (need[0] > h[0] || need[1] > h[1]) && h[0] * h[1] > 256 {
                                 return false;
                             }
                         }
