@@ -202,7 +202,9 @@ async function download() {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
-  $('#status').textContent = `Downloaded ${a.download} (${fmtBytes(bytes.length)}).`;
+  const fused = report.plan.stages.some((s) => s.fused);
+  // msf-runtime runs layer by layer so far: the project's arena is the unfused one.
+  $('#status').textContent = `Downloaded ${a.download} (${fmtBytes(bytes.length)}).` + (fused ? ' The firmware runs the model layer by layer for now (fused execution is not in msf-runtime yet).' : '');
 }
 
 function activate(target) {

@@ -25,7 +25,7 @@ const STYLE = `<style>
 .head { font-weight: 600; } .sub { color: var(--msf-muted); font-size: 12px; margin-bottom: 6px; }
 dl { display: flex; flex-wrap: wrap; gap: 6px 18px; margin: 6px 0; } dt { font-size: 11px; color: var(--msf-muted); } dd { margin: 0; font-weight: 600; }
 svg { max-width: 100%; height: auto; display: block; }
-.err { color: #c62828; white-space: pre-wrap; }
+.err { color: #c62828; white-space: pre-wrap; } .bad { color: #c62828; }
 </style>`;
 
 class MsfPlan extends HTMLElement {
@@ -73,7 +73,7 @@ class MsfPlan extends HTMLElement {
       const lat = r.latency_ms == null ? '' : `<div><dt>est. latency</dt><dd>${r.latency_ms < 1000 ? r.latency_ms.toFixed(1) + ' ms' : (r.latency_ms / 1000).toFixed(2) + ' s'}</dd></div>`;
       this.shadowRoot.innerHTML = `${STYLE}<div class="box" part="box">
 <div class="head">${esc(r.model.name)}${r.board ? ` on ${esc(r.board.name)}` : ''}</div>
-<div class="sub">${esc(p.objective)} · ${p.stages.length} stages</div>
+<div class="sub">${esc(p.objective)} · ${p.stages.length} stages${p.budget != null ? ` · ${p.fits ? 'fits' : '<b class="bad">does not fit</b>'} ${fmtBytes(p.budget)}` : ''}</div>
 <dl><div><dt>peak RAM (I/O incl.)</dt><dd class="peak">${fmtBytes(p.peak_incl_io)}</dd></div>
 <div><dt>peak RAM (I/O excl.)</dt><dd>${fmtBytes(p.peak_excl_io)}</dd></div>
 <div><dt>MACs</dt><dd>${fmtCount(p.macs)}</dd></div><div><dt>overhead</dt><dd>${p.overhead.toFixed(2)}×</dd></div>${lat}</dl>

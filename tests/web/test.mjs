@@ -76,6 +76,7 @@ async function dropAndTime(page, path) {
     const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
     const dt = new DataTransfer();
     dt.items.add(new File([bytes], file));
+    const before = window.msfReport;
     const t0 = performance.now();
     window.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
     for (;;) {
@@ -83,7 +84,7 @@ async function dropAndTime(page, path) {
       const title = document.querySelector('#model-title').textContent;
       const err = document.querySelector('#error');
       if (document.body.dataset.state !== 'busy' && !err.hidden) return { ms: performance.now() - t0, error: err.textContent };
-      if (document.body.dataset.state === 'planned' && title === name) return { ms: performance.now() - t0, peak: Number(document.querySelector('#m-peak-incl').dataset.value), stages: document.querySelectorAll('#graph [data-stage]').length };
+      if (document.body.dataset.state === 'planned' && title === name && window.msfReport !== before) return { ms: performance.now() - t0, peak: Number(document.querySelector('#m-peak-incl').dataset.value), stages: document.querySelectorAll('#graph [data-stage]').length };
       if (performance.now() - t0 > 300000) return { ms: performance.now() - t0, error: 'timeout' };
     }
   }, { b64, file: basename(path), name });

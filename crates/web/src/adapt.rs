@@ -153,6 +153,13 @@ pub fn to_view(graph: &Graph, plan: &msf_plan::Plan, budget: Option<u64>, object
     v
 }
 
-pub fn emit_zip(_graph: &Graph, _plan: &PlanView, _board: &str) -> Result<Vec<u8>, String> {
-    Err("project emission is not in this build yet".into())
+/// The zipped firmware project for `board`, built exactly as `msf emit` builds it (the same
+/// msf-codegen calls, no test input: codegen's deterministic pseudo-random one). msf-runtime
+/// executes layer by layer so far, so the project's arena is the layer-by-layer one whatever
+/// `plan` says; the page says so beside the download.
+pub fn emit_zip(graph: &Graph, _plan: &PlanView, board: &str) -> Result<Vec<u8>, String> {
+    let b = msf_codegen::board(board).map_err(|e| e.to_string())?;
+    let fw = msf_codegen::firmware_for(graph, None).map_err(|e| format!("cannot build the firmware for {}: {e}", graph.name))?;
+    let project = msf_codegen::emit_project(b, &fw, false).map_err(|e| e.to_string())?;
+    msf_codegen::write_zip(&project).map_err(|e| e.to_string())
 }

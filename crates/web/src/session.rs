@@ -305,6 +305,17 @@ mod tests {
     }
 
     #[test]
+    fn the_project_zip_holds_a_cargo_toml_or_says_why() {
+        let mut s = Session::load(&corpus("tiny_cnn_int8.tflite"), "tiny").unwrap();
+        assert!(s.project_zip("nucleo-f767zi").unwrap_err().contains("no plan"));
+        s.plan(Options { board: Some("nucleo-f767zi".into()), ..Default::default() }, &mut quiet()).unwrap();
+        let zip = s.project_zip("nucleo-f767zi").unwrap();
+        assert_eq!(&zip[..4], b"PK\x03\x04");
+        assert!(zip.windows(10).any(|w| w == b"Cargo.toml"));
+        assert!(s.project_zip("no-such-board").unwrap_err().contains("unknown board"));
+    }
+
+    #[test]
     fn an_unreachable_budget_falls_back_to_least_ram_with_a_note() {
         let mut s = Session::load(&corpus("mbv1_w025_96_int8.tflite"), "mbv1").unwrap();
         let r = s.plan(Options { ram_budget: Some(16), ..Default::default() }, &mut quiet()).unwrap();

@@ -23,7 +23,7 @@ pub fn render(plan: &PlanView) -> String {
     let stage_peak = plan.stages.iter().map(|s| s.ram()).max().unwrap_or(0);
     let budget_in = plan.budget.filter(|&b| b <= stage_peak.saturating_mul(3) / 2).unwrap_or(0);
     let top_bytes = stage_peak.max(budget_in).max(1);
-    let ticks_kb = ticks(top_bytes as f64 / 1e3, 4);
+    let ticks_kb = ticks(top_bytes as f64 / 1e3, 5);
     let max_kb = ticks_kb.last().copied().unwrap_or(1.0).max(1e-9);
     let y = |bytes: f64| T + ph - (bytes / 1e3) / max_kb * ph;
     for &t in &ticks_kb {
