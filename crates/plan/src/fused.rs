@@ -66,6 +66,17 @@ pub struct Block {
     pub cols: Vec<usize>,
     /// Per op of the block: output columns computed over one band's column walk.
     pub cols_computed: Vec<u64>,
+    /// Precomputed tables so the walks never touch the graph (the DAG build evaluates
+    /// hundreds of blocks): per op, (k, s, d, pad) per axis (1, 1, 1, 0 for pointwise ops),
+    /// its in-block inputs (local ids, op-input order), output length per axis, MACs per
+    /// output pixel; per internal tensor, its in-block consumers and length per axis.
+    win: Vec<[[i64; 4]; 2]>,
+    ins: Vec<Vec<usize>>,
+    olen: Vec<[i64; 2]>,
+    pix: Vec<u64>,
+    cons: Vec<Vec<usize>>,
+    tlen: Vec<[i64; 2]>,
+    root_local: Option<usize>,
 }
 
 impl Block {
@@ -98,13 +109,56 @@ impl Block {
         }
         let rhw = net.hwc[root]?;
         let internal: Vec<usize> = ops[..ops.len() - 1].iter().map(|o| o.outputs[0]).collect();
-        let mut b = Block { first: i, last: j, root, root_hw: [rhw[0], rhw[1]], mean_tail, internal, cols: vec![], cols_computed: vec![] };
+        let local = |t: usize| net.producer[t].filter(|&p| p >= i && p < j).map(|p| p - i);
+        let win = ops
+            .iter()
+            .map(|o| match o.class {
+                Class::Window { k, s, d, pad, .. } => [0, 1].map(|a| [k[a] as i64, s[a] as i64, d[a] as i64, pad[a] as i64]),
+                _ => [[1, 1, 1, 0]; 2],
+            })
+            .collect();
+        let ins: Vec<Vec<usize>> = ops.iter().map(|o| o.inputs.iter().filter_map(|&t| local(t)).collect()).collect();
+        let mut cons = vec![Vec::new(); internal.len()];
+        for (n, v) in ins.iter().enumerate() {
+            for &l in v {
+                if !cons[l].contains(&n) {
+                    cons[l].push(n);
+                }
+            }
+        }
+        let len2 = |t: usize| net.hwc[t].map(|h| [h[0] as i64, h[1] as i64]).unwrap_or([1, 1]);
+        let olen = ops.iter().map(|o| len2(o.outputs[0])).collect();
+        let pix = ops
+            .iter()
+            .map(|o| match net.hwc[o.outputs[0]] {
+                Some(h) if h[0] * h[1] > 0 && o.class != Class::GlobalMean => o.macs / (h[0] * h[1]) as u64,
+                _ => 0,
+            })
+            .collect();
+        let tlen = internal.iter().map(|&t| len2(t)).collect();
+        let mut b = Block {
+            first: i,
+            last: j,
+            root,
+            root_hw: [rhw[0], rhw[1]],
+            mean_tail,
+            internal,
+            cols: vec![],
+            cols_computed: vec![],
+            win,
+            ins,
+            olen,
+            pix,
+            cons,
+            tlen,
+            root_local: local(root),
+        };
         // Strides must agree where paths join (a residual add of two differently-strided paths
         // cannot stream with one walk).
-        if !b.check_strides(net) {
+        if !b.check_strides() {
             return None;
         }
-        let (cols, computed) = b.walk(net, 1, b.root_hw[1]);
+        let (cols, computed) = b.walk(1, b.root_hw[1]);
         b.cols = cols;
         b.cols_computed = computed;
         Some(b)
@@ -157,67 +211,63 @@ impl Block {
         (p >= self.first && p < self.last).then(|| p - self.first)
     }
 
-    fn check_strides(&self, net: &Net) -> bool {
-        let mut scale: Vec<Option<[usize; 2]>> = vec![None; self.internal.len()];
-        let root_local = self.local(net, self.root);
-        if let Some(r) = root_local {
+    fn check_strides(&self) -> bool {
+        let n_ops = self.last - self.first + 1;
+        let mut scale: Vec<Option<[i64; 2]>> = vec![None; self.internal.len()];
+        if let Some(r) = self.root_local {
             scale[r] = Some([1, 1]);
         }
-        for o in (self.first..=self.last).rev() {
-            let op = &net.ops[o];
-            let out_scale = if o == self.last {
+        for n in (0..n_ops).rev() {
+            if n == n_ops - 1 && self.mean_tail {
+                continue;
+            }
+            let out = if n == n_ops - 1 {
                 [1, 1]
             } else {
-                match scale[o - self.first] {
+                match scale[n] {
                     Some(s) => s,
                     None => return false,
                 }
             };
-            let in_scale = match op.class {
-                Class::Window { s, .. } => [out_scale[0] * s[0], out_scale[1] * s[1]],
-                _ => out_scale,
-            };
-            for &t in &op.inputs {
-                if let Some(l) = self.local(net, t) {
-                    if o == self.last && self.mean_tail {
-                        continue;
-                    }
-                    match scale[l] {
-                        Some(s) if s != in_scale => return false,
-                        _ => scale[l] = Some(in_scale),
-                    }
+            let w = &self.win[n];
+            let need = [out[0] * w[0][1], out[1] * w[1][1]];
+            for &l in &self.ins[n] {
+                match scale[l] {
+                    Some(s) if s != need => return false,
+                    _ => scale[l] = Some(need),
                 }
             }
         }
         true
     }
 
+    /// Input span op `n` reads along `axis` for its output positions `[lo, hi]`, clipped to
+    /// the input's length `len`.
+    fn span_in(&self, n: usize, axis: usize, lo: i64, hi: i64, len: i64) -> Span {
+        let [k, s, d, p] = self.win[n][axis];
+        ((lo * s - p).max(0), (hi * s - p + (k - 1) * d).min(len - 1))
+    }
+
     /// Backward interval propagation along one axis for a root span; fills `spans` (per
     /// internal tensor) and `out_spans` (per op: span of its output, None for the MEAN).
-    fn propagate(&self, net: &Net, axis: usize, root: Span, spans: &mut [Option<Span>], out_spans: &mut [Option<Span>]) {
+    fn propagate(&self, axis: usize, root: Span, spans: &mut [Option<Span>], out_spans: &mut [Option<Span>]) {
         spans.iter_mut().for_each(|s| *s = None);
-        if let Some(r) = self.local(net, self.root) {
+        if let Some(r) = self.root_local {
             spans[r] = Some(root);
         }
-        for o in (self.first..=self.last).rev() {
-            let op = &net.ops[o];
-            let n = o - self.first;
-            if o == self.last && self.mean_tail {
+        let n_ops = self.last - self.first + 1;
+        for n in (0..n_ops).rev() {
+            if n == n_ops - 1 && self.mean_tail {
                 out_spans[n] = None;
                 continue;
             }
-            let out = if o == self.last { root } else { spans[n].unwrap_or((0, -1)) };
+            let out = if n == n_ops - 1 { root } else { spans[n].unwrap_or((0, -1)) };
             out_spans[n] = Some(out);
             if span_len(out) == 0 {
                 continue;
             }
-            for &t in &op.inputs {
-                let Some(l) = self.local(net, t) else { continue };
-                let len = net.hwc[t].map(|h| h[axis]).unwrap_or(1);
-                let need = match op.class {
-                    Class::Window { k, s, d, pad, .. } => window_input_span(out, k[axis], s[axis], d[axis], pad[axis], len),
-                    _ => (out.0.max(0), out.1.min(len as i64 - 1)),
-                };
+            for &l in &self.ins[n] {
+                let need = self.span_in(n, axis, out.0, out.1, self.tlen[l][axis]);
                 spans[l] = Some(union(spans[l], need));
             }
         }
@@ -230,57 +280,43 @@ impl Block {
     /// tensor is dropped once no consumer will read it again, so a ring of `ring[l]` positions
     /// (position p in slot p % ring) always suffices. Returns the ring lengths and, per op, the
     /// positions computed (positions no consumer needs are never computed).
-    fn walk(&self, net: &Net, axis: usize, root_len: usize) -> (Vec<usize>, Vec<u64>) {
+    fn walk(&self, axis: usize, root_len: usize) -> (Vec<usize>, Vec<u64>) {
         let n_ops = self.last - self.first + 1;
         let mut st = Walk { done: vec![-1; n_ops], computed: vec![0; n_ops], ring: vec![0; self.internal.len()], axis };
         for y in 0..root_len as i64 {
             if self.mean_tail {
-                if let Some(p) = net.producer[self.root] {
-                    self.pull(net, &mut st, p - self.first, y, y);
+                if let Some(r) = self.root_local {
+                    self.pull(&mut st, r, y, y);
                 }
                 st.done[n_ops - 1] = y;
             } else {
-                self.pull(net, &mut st, n_ops - 1, y, y);
+                self.pull(&mut st, n_ops - 1, y, y);
             }
         }
         (st.ring, st.computed)
     }
 
-    /// Input span op `n` reads along the walk's axis for its output positions `[lo, hi]`.
-    fn read_span(&self, net: &Net, n: usize, t: usize, axis: usize, lo: i64, hi: i64) -> Span {
-        let len = net.hwc[t].map(|h| h[axis]).unwrap_or(1);
-        match net.ops[self.first + n].class {
-            Class::Window { k, s, d, pad, .. } => window_input_span((lo, hi), k[axis], s[axis], d[axis], pad[axis], len),
-            _ => (lo.max(0), hi.min(len as i64 - 1)),
-        }
-    }
-
-    fn pull(&self, net: &Net, st: &mut Walk, n: usize, lo: i64, hi: i64) {
-        let op = &net.ops[self.first + n];
+    fn pull(&self, st: &mut Walk, n: usize, lo: i64, hi: i64) {
+        let axis = st.axis;
         let from = (st.done[n] + 1).max(lo);
         for p in from..=hi {
-            for &t in &op.inputs {
-                let Some(l) = self.local(net, t) else { continue };
-                let (a, b) = self.read_span(net, n, t, st.axis, p, p);
-                self.pull(net, st, l, a, b);
+            for &l in &self.ins[n] {
+                let (a, b) = self.span_in(n, axis, p, p, self.tlen[l][axis]);
+                self.pull(st, l, a, b);
             }
             st.done[n] = p;
             st.computed[n] += 1;
             if n < self.internal.len() {
                 // Position p of tensor n is written now: everything from the lowest position a
                 // consumer will still read up to p must be held.
-                let t = self.internal[n];
                 let mut keep = p;
-                for &c in &net.consumers[t] {
-                    let cn = c - self.first;
-                    let next = st.done[cn] + 1;
-                    if self.mean_tail && c == self.last {
+                let mean = self.last - self.first;
+                for &c in &self.cons[n] {
+                    let next = st.done[c] + 1;
+                    if self.mean_tail && c == mean {
                         keep = keep.min(next);
-                        continue;
-                    }
-                    let out_len = self.out_hw(net, cn).map(|h| h[st.axis]).unwrap_or(0) as i64;
-                    if next < out_len {
-                        keep = keep.min(self.read_span(net, cn, t, st.axis, next, next).0);
+                    } else if next < self.olen[c][axis] {
+                        keep = keep.min(self.span_in(c, axis, next, next, self.tlen[n][axis]).0);
                     }
                 }
                 st.ring[n] = st.ring[n].max((p - keep + 1) as usize);
@@ -300,7 +336,7 @@ impl Block {
         let mut y0 = 0;
         while y0 < h {
             let y1 = (y0 + r).min(h) - 1;
-            self.propagate(net, 0, (y0 as i64, y1 as i64), &mut spans, &mut outs);
+            self.propagate(0, (y0 as i64, y1 as i64), &mut spans, &mut outs);
             for (l, s) in spans.iter().enumerate() {
                 if let Some(s) = s {
                     rows[l] = rows[l].max(span_len(*s) as usize);
@@ -308,7 +344,7 @@ impl Block {
             }
             for n in 0..n_ops {
                 if let Some(s) = outs[n] {
-                    macs += span_len(s) as u64 * self.cols_computed[n] * self.pixel_macs(net, n);
+                    macs += span_len(s) as u64 * self.cols_computed[n] * self.pix[n];
                 }
             }
             y0 += r;
@@ -321,29 +357,12 @@ impl Block {
 
     /// Line-buffer walk: per internal tensor the ring rows, and the block's MACs.
     pub fn line_buffer(&self, net: &Net) -> (Vec<usize>, u64) {
-        let (ring, computed) = self.walk(net, 0, self.root_hw[0]);
-        let mut macs: u64 = (0..computed.len())
-            .map(|n| {
-                let w = self.out_hw(net, n).map(|hw| hw[1]).unwrap_or(0) as u64;
-                computed[n] * w * self.pixel_macs(net, n)
-            })
-            .sum();
+        let (ring, computed) = self.walk(0, self.root_hw[0]);
+        let mut macs: u64 = (0..computed.len()).map(|n| computed[n] * self.olen[n][1] as u64 * self.pix[n]).sum();
         if self.mean_tail {
             macs += net.ops[self.last].macs;
         }
         (ring, macs)
-    }
-
-    fn out_hw(&self, net: &Net, n: usize) -> Option<[usize; 3]> {
-        net.hwc[net.ops[self.first + n].outputs[0]]
-    }
-
-    /// MACs per output pixel (all channels) of op `first + n`.
-    fn pixel_macs(&self, net: &Net, n: usize) -> u64 {
-        match self.out_hw(net, n) {
-            Some(hw) if hw[0] * hw[1] > 0 => net.ops[self.first + n].macs / (hw[0] * hw[1]) as u64,
-            _ => 0,
-        }
     }
 
     /// Bytes of the ring of internal tensor `l` holding `rows` rows and `cols` columns.
