@@ -1,7 +1,7 @@
 // The planner's module worker: owns the wasm instance and the loaded model, so planning a big
 // model never freezes the page. Messages in: {id, cmd, ...}; out: {id, result} | {id, error} |
 // {id, progress: {stage, frac}}. A failed load keeps the previous model.
-import init, { Planner, boards, version } from './pkg/msf_web.js';
+import init, { Planner, boards, version, last_panic } from './pkg/msf_web.js';
 
 const ready = init({ module_or_path: new URL('./pkg/msf_web_bg.wasm', import.meta.url) });
 let planner = null;
@@ -57,6 +57,14 @@ self.onmessage = async (e) => {
   } catch (err) {
     // A wasm trap leaves the instance unusable: tell the page to start a fresh worker.
     const fatal = err instanceof WebAssembly.RuntimeError;
-    self.postMessage({ id, error: (err && err.message) || String(err), fatal });
+    let message = (err && err.message) || String(err);
+    if (fatal) {
+      let why = '';
+      try {
+        why = last_panic();
+      } catch {}
+      message = `internal error in the planner (please report it with the model): ${why || message}`;
+    }
+    self.postMessage({ id, error: message, fatal });
   }
 };

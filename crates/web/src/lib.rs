@@ -37,6 +37,25 @@ pub fn boards() -> Result<String, JsError> {
     to_json(&boards::all())
 }
 
+/// The message of the last panic, if one happened (there should be none: see the crate docs).
+/// On wasm32 a panic aborts with a trap; the worker reads this afterwards to tell the person
+/// what went wrong, then starts a fresh instance.
+static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        if let Ok(mut m) = LAST_PANIC.lock() {
+            *m = info.to_string();
+        }
+    }));
+}
+
+#[wasm_bindgen]
+pub fn last_panic() -> String {
+    LAST_PANIC.lock().map(|m| m.clone()).unwrap_or_default()
+}
+
 /// Crate version, shown in the page footer.
 #[wasm_bindgen]
 pub fn version() -> String {

@@ -344,3 +344,57 @@ mod tests {
         assert!(planned > 0);
     }
 }
+
+/// The wasm build aborts on a panic (and the page loses its worker), so damaged files must come
+/// back as errors, never panics, through the whole stack: importer, planner, views.
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    /// Deterministic xorshift, so a failure reproduces.
+    fn next(s: &mut u64) -> u64 {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
+    fn exercise(bytes: &[u8], name: &str) {
+        if let Ok(mut s) = Session::load(bytes, name) {
+            for o in [Options::default(), Options { ram_budget: Some(4096), ..Default::default() }, Options { max_overhead: Some(1.2), ..Default::default() }] {
+                if let Ok(r) = s.plan(o, &mut |_, _| {}) {
+                    let n = r.plan.stages.len();
+                    let _ = s.stage(n.saturating_sub(1));
+                    if !r.pareto.is_empty() {
+                        let _ = s.select_point(r.pareto.len() - 1, &mut |_, _| {});
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_and_corrupted_corpus_models_never_panic() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/models");
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+        files.sort();
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        for f in files.iter().filter(|f| matches!(f.extension().and_then(|e| e.to_str()), Some("tflite" | "onnx"))) {
+            let bytes = std::fs::read(f).unwrap();
+            // Big files: only a few cuts, the planner work dominates.
+            let cuts: &[usize] = if bytes.len() > 1_000_000 { &[2, 3] } else { &[2, 3, 5, 9] };
+            for &k in cuts {
+                exercise(&bytes[..bytes.len() * (k - 1) / k], "cut");
+            }
+            for _ in 0..24 {
+                let mut b = bytes.clone();
+                // Flip bytes in the first 4 KiB (headers, tables, shapes) where damage matters.
+                for _ in 0..8 {
+                    let i = (next(&mut seed) as usize) % b.len().min(4096);
+                    b[i] ^= (next(&mut seed) as u8) | 1;
+                }
+                exercise(&b, "flipped");
+            }
+        }
+    }
+}
