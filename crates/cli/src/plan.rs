@@ -15,8 +15,12 @@ pub struct Args {
     ram: Option<u64>,
     /// P1: least peak RAM with compute <= this factor x the unfused compute; `inf` asks for the
     /// minimum-RAM plan.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "board")]
     max_overhead: Option<String>,
+    /// P2 with the budget of a board from `msf boards`: its RAM minus the stack reserve and the
+    /// runtime's statics (the arena the emitted firmware can have).
+    #[arg(long, conflicts_with = "ram")]
+    board: Option<String>,
     /// The msf-CNN reference's cost model (layer chains only; I/O excluded; figures only).
     #[arg(long)]
     paper_mode: bool,
@@ -46,8 +50,16 @@ fn parse_overhead(s: &str) -> Result<Option<f64>> {
 
 pub fn run(a: Args) -> Result<()> {
     let graph = load_model(&a.model)?;
-    let constraint = match (&a.ram, &a.max_overhead) {
-        (Some(r), _) => Constraint::RamBudget { ram_bytes: *r },
+    let board_budget = match &a.board {
+        Some(id) => {
+            let b = msf_codegen::board(id)?;
+            let reserved = b.stack_reserve + msf_codegen::project::statics_overhead(b.family);
+            Some(b.ram.saturating_sub(reserved))
+        }
+        None => None,
+    };
+    let constraint = match (a.ram.or(board_budget), &a.max_overhead) {
+        (Some(r), _) => Constraint::RamBudget { ram_bytes: r },
         (None, Some(f)) => match parse_overhead(f)? {
             Some(max_overhead) => Constraint::MaxOverhead { max_overhead },
             None => Constraint::MinRam,
