@@ -382,3 +382,36 @@ pub fn strided_copy(rows: usize, len: usize, src: &[u8], src_stride: usize, dst:
     }
     Ok(())
 }
+
+/// One input of an int8 CONCATENATION whose quantisation differs from the output's, as TFLite's
+/// `ConcatenationWithScaling`: `round(q * scale + bias) + out_zp` in f32, clamped, with
+/// `scale = in_scale / out_scale` and `bias = -in_zp * scale` (`sbz = (scale, bias, out_zp)`).
+pub fn strided_requant_i8(
+    rows: usize,
+    len: usize,
+    src: &[i8],
+    src_stride: usize,
+    dst: &mut [i8],
+    dst_stride: usize,
+    sbz: (f32, f32, i32),
+) -> Result<(), Error> {
+    if rows == 0 || len == 0 {
+        return Ok(());
+    }
+    let src_need = (rows - 1).checked_mul(src_stride).and_then(|v| v.checked_add(len));
+    let dst_need = (rows - 1).checked_mul(dst_stride).and_then(|v| v.checked_add(len));
+    need(
+        matches!(src_need, Some(n) if n <= src.len()) && matches!(dst_need, Some(n) if n <= dst.len()),
+        "strided requantize sizes",
+    )?;
+    let (scale, bias, zp) = sbz;
+    for r in 0..rows {
+        let (s, d) = (&src[r * src_stride..][..len], &mut dst[r * dst_stride..][..len]);
+        for (o, &v) in d.iter_mut().zip(s) {
+            let q = round_half_away_f32(v as f32 * scale + bias);
+            let q = if q.is_nan() { 0 } else { (q.clamp(-1e9, 1e9) as i32).saturating_add(zp) };
+            *o = q.clamp(-128, 127) as i8;
+        }
+    }
+    Ok(())
+}

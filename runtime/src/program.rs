@@ -66,6 +66,7 @@ pub mod hdr {
 /// | QUANTIZE / DEQUANTIZE | `IN_C` elements, `P0` scale (f32), `OUT_ZP` / `IN_ZP` |
 /// | REQUANT i8 | `IN_C` elements, `IN_ZP`, `OUT_ZP`, `P0` mult, `P1` shift |
 /// | COPY | `P0` rows, `P1` bytes per row, `P2` source stride, `P3` destination stride |
+/// | COPY_REQUANT i8 | as COPY, plus `IN_H` scale and `IN_W` bias (f32 bits: `in_scale / out_scale`, `-in_zp * scale`), `OUT_ZP` |
 pub mod w {
     pub const OP: usize = 0;
     pub const TAG: usize = 1;
@@ -120,6 +121,7 @@ pub enum Op {
     Dequantize = 14,
     Copy = 15,
     SoftmaxLutI8 = 16,
+    CopyRequantI8 = 17,
     ConvF32 = 21,
     DwConvF32 = 22,
     FcF32 = 23,
@@ -153,6 +155,7 @@ impl Op {
             14 => Dequantize,
             15 => Copy,
             16 => SoftmaxLutI8,
+            17 => CopyRequantI8,
             21 => ConvF32,
             22 => DwConvF32,
             23 => FcF32,
@@ -377,7 +380,7 @@ impl Layer {
                 f.in0 = n;
                 f.out = n * 4;
             }
-            Copy => {
+            Copy | CopyRequantI8 => {
                 let (r, len, ss, ds) = (u(w::P0), u(w::P1), u(w::P2), u(w::P3));
                 if r > 0 && len > 0 {
                     f.in0 = (r - 1) * ss + len;
@@ -718,6 +721,15 @@ impl<'a> Program<'a> {
             Quantize => ops::quantize_f32_i8(l.f(w::P0), l.i(w::OUT_ZP), as_f32(in0)?, as_i8_mut(out)),
             Dequantize => ops::dequantize_i8_f32(l.f(w::P0), l.i(w::IN_ZP), as_i8(in0), as_f32_mut(out)?),
             Copy => ops::strided_copy(l.u(w::P0), l.u(w::P1), in0, l.u(w::P2), out, l.u(w::P3)),
+            CopyRequantI8 => ops::strided_requant_i8(
+                l.u(w::P0),
+                l.u(w::P1),
+                as_i8(in0),
+                l.u(w::P2),
+                as_i8_mut(out),
+                l.u(w::P3),
+                (l.f(w::IN_H), l.f(w::IN_W), l.i(w::OUT_ZP)),
+            ),
         }
     }
 }

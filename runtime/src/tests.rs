@@ -283,3 +283,13 @@ fn mean_int8_by_hand() {
     crate::ops::mean_hw_i8(2, 2, 1, &[1, 2, 3, 5], 1, 0, m, s, &mut out).unwrap();
     assert_eq!(out, [2]);
 }
+
+#[test]
+fn concat_requant_by_hand() {
+    // in scale 0.5 zp 2 -> out scale 0.25 zp -1: q' = round((q - 2) * 2) - 1.
+    let src: [i8; 4] = [2, 3, 10, -128];
+    let mut dst = [0i8; 8];
+    // Two rows of two values, written every 4 bytes (an axis-1 slice of a wider output).
+    crate::ops::strided_requant_i8(2, 2, &src, 2, &mut dst, 4, (2.0, -4.0, -1)).unwrap();
+    assert_eq!(dst, [-1, 1, 0, 0, 15, -128, 0, 0]);
+}

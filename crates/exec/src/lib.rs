@@ -666,14 +666,19 @@ fn lower_op(
                 if t.dtype != ty.dtype {
                     return Err(err("CONCATENATION of mixed dtypes"));
                 }
-                if ty.dtype == DType::Int8 && scale_zp(g, xi) != scale_zp(g, y) {
-                    return Err(err("int8 CONCATENATION of inputs with different quantisation"));
-                }
                 if t.is_constant() {
                     return Err(err("CONCATENATION of a constant"));
                 }
                 let inner = t.shape[*axis..].iter().product::<usize>() * es;
-                let mut l = Layer::new(Op::Copy);
+                let requant = ty.dtype == DType::Int8 && scale_zp(g, xi) != scale_zp(g, y);
+                let mut l = Layer::new(if requant { Op::CopyRequantI8 } else { Op::Copy });
+                if requant {
+                    let (si, zi) = scale_zp(g, xi).ok_or_else(|| err("int8 input without quantisation"))?;
+                    let (so, zo) = scale_zp(g, y).ok_or_else(|| err("int8 output without quantisation"))?;
+                    // TFLite's ConcatenationWithScaling, in f32.
+                    let scale = si * (1.0f32 / so);
+                    l.set_f(w::IN_H, scale).set_f(w::IN_W, -(zi as f32) * scale).set_i(w::OUT_ZP, zo);
+                }
                 l.set(w::TAG, y as u32).set(w::IN0, arena(xi)?).set(w::OUT, arena(y)? + cum as u32);
                 l.set(w::P0, outer as u32).set(w::P1, inner as u32).set(w::P2, inner as u32).set(w::P3, out_inner as u32);
                 out.push(PendingLayer { layer: l, weight_words: vec![] });
@@ -918,6 +923,89 @@ pub fn run_with(g: &Graph, kernels: Kernels, input: &[u8], dump: Option<&mut dyn
 #[cfg(test)]
 mod tests {
     use super::*;
+    use msf_model::{Op as GOp, Quant};
+
+    fn t(name: &str, shape: &[usize], dtype: DType, q: Option<(f32, i64)>) -> Tensor {
+        Tensor { name: name.into(), shape: shape.to_vec(), dtype, quant: q.map(|(s, z)| Quant::per_tensor(s, z)), data: None }
+    }
+    fn op(kind: OpKind, inputs: Vec<usize>, outputs: Vec<usize>) -> GOp {
+        GOp { kind, inputs, outputs, name: String::new() }
+    }
+
+    #[test]
+    fn pad_reshape_logistic_float_by_hand() {
+        // [1,2,2,1] -> PAD 1 on H and W -> [1,4,4,1] -> RESHAPE [1,16] -> LOGISTIC.
+        let g = Graph {
+            name: "g".into(),
+            tensors: vec![
+                t("x", &[1, 2, 2, 1], DType::Float32, None),
+                t("p", &[1, 4, 4, 1], DType::Float32, None),
+                t("r", &[1, 16], DType::Float32, None),
+                t("y", &[1, 16], DType::Float32, None),
+            ],
+            ops: vec![
+                op(OpKind::Pad { paddings: vec![[0, 0], [1, 1], [1, 1], [0, 0]] }, vec![0], vec![1]),
+                op(OpKind::Reshape, vec![1], vec![2]),
+                op(OpKind::Logistic, vec![2], vec![3]),
+            ],
+            inputs: vec![0],
+            outputs: vec![3],
+            format: "tflite".into(),
+        };
+        let c = compile(&g).unwrap();
+        // RESHAPE is free: its output shares its input's bytes, and it has no layer.
+        assert_eq!(c.placement[&1].0, c.placement[&2].0);
+        assert_eq!(c.op_layers[1].len(), 0);
+        let x: Vec<u8> = [0.0f32, 1.0, -2.0, 3.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let out = run(&g, &x, None).unwrap();
+        let y: Vec<f32> = out.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let sig = |v: f32| 1.0 / (1.0 + (-v).exp());
+        // Row 1 of the padded map is [0, x00, x01, 0] = [0, 0, 1, 0].
+        assert!((y[0] - 0.5).abs() < 1e-6 && (y[5] - 0.5).abs() < 1e-6);
+        assert!((y[6] - sig(1.0)).abs() < 1e-6);
+        assert!((y[9] - sig(-2.0)).abs() < 1e-6 && (y[10] - sig(3.0)).abs() < 1e-6);
+        assert!((y[15] - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn concat_requantises_an_input_with_other_scales() {
+        // x (scale 0.25, zp -1) -> QUANTIZE to (0.5, 2) -> q ; CONCAT(q, x) on channels ->
+        // (0.25, -1). x = [3, 7] is 1.0, 2.0; q = [4, 6]; back in the output scale [3, 7].
+        let g = Graph {
+            name: "g".into(),
+            tensors: vec![
+                t("x", &[1, 1, 1, 2], DType::Int8, Some((0.25, -1))),
+                t("q", &[1, 1, 1, 2], DType::Int8, Some((0.5, 2))),
+                t("y", &[1, 1, 1, 4], DType::Int8, Some((0.25, -1))),
+            ],
+            ops: vec![
+                op(OpKind::Quantize, vec![0], vec![1]),
+                op(OpKind::Concatenation { axis: 3, activation: Activation::None }, vec![1, 0], vec![2]),
+            ],
+            inputs: vec![0],
+            outputs: vec![2],
+            format: "tflite".into(),
+        };
+        let mut seen = Vec::new();
+        let mut cb = |id: usize, b: &[u8]| seen.push((id, b.to_vec()));
+        let out = run(&g, &[3, 7], Some(&mut cb)).unwrap();
+        assert_eq!(out, vec![3, 7, 3, 7]);
+        assert_eq!(seen[1], (1, vec![4, 6]));
+    }
+
+    #[test]
+    fn unsupported_ops_are_named() {
+        let g = Graph {
+            name: "g".into(),
+            tensors: vec![t("x", &[1, 4], DType::Float32, None), t("y", &[1, 4], DType::Float32, None)],
+            ops: vec![op(OpKind::Opaque { name: "GELU".into() }, vec![0], vec![1])],
+            inputs: vec![0],
+            outputs: vec![1],
+            format: "tflite".into(),
+        };
+        let e = compile(&g).unwrap_err().to_string();
+        assert!(e.contains("op 0") && e.contains("GELU"), "{e}");
+    }
 
     #[test]
     fn layout_round_trip() {
