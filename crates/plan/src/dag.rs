@@ -159,6 +159,51 @@ mod tests {
         Edge { from, to, ram, ram_ex: ram, macs, kind: EdgeKind::Layer }
     }
 
+    /// Every path 0 -> N of a small DAG, by brute force: (peak, macs).
+    fn all_paths(d: &Dag, c: usize, peak: u64, macs: u64, out: &mut Vec<(u64, u64)>) {
+        if c == d.nodes - 1 {
+            out.push((peak, macs));
+            return;
+        }
+        for e in d.edges.iter().filter(|e| e.from == c) {
+            all_paths(d, e.to, peak.max(e.ram), macs + e.macs, out);
+        }
+    }
+
+    #[test]
+    fn front_equals_brute_force_on_random_dags() {
+        let mut seed = 12345u64;
+        let mut rnd = |m: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        for _ in 0..200 {
+            let n = 2 + rnd(6) as usize;
+            let mut edges = Vec::new();
+            for i in 0..n - 1 {
+                // Always a layer edge, plus random parallel and skipping edges.
+                edges.push(e(i, i + 1, 1 + rnd(50), 1 + rnd(50)));
+                for _ in 0..rnd(4) {
+                    let to = i + 1 + rnd((n - 1 - i) as u64) as usize;
+                    edges.push(e(i, to, 1 + rnd(50), 1 + rnd(50)));
+                }
+            }
+            let d = Dag::new(n, edges);
+            let mut paths = Vec::new();
+            all_paths(&d, 0, 0, 0, &mut paths);
+            // The non-dominated set, by decreasing peak.
+            let mut want: Vec<(u64, u64)> = paths
+                .iter()
+                .filter(|p| !paths.iter().any(|q| q.0 <= p.0 && q.1 <= p.1 && (q.0 < p.0 || q.1 < p.1)))
+                .copied()
+                .collect();
+            want.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            want.dedup();
+            let got: Vec<(u64, u64)> = d.pareto(RamMetric::IoIncluded).iter().map(|p| (p.peak, p.macs)).collect();
+            assert_eq!(got, want);
+        }
+    }
+
     #[test]
     fn front_of_a_small_dag() {
         // 0 -> 1 -> 2 layer by layer (RAM 10, 8; MACs 5, 5) or fused 0 -> 2 (RAM 4, MACs 14),
