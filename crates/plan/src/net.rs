@@ -202,3 +202,48 @@ fn classify(g: &Graph, i: usize, hwc: &[Option<[usize; 3]>]) -> Result<Class, Pl
         _ => Class::Other,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::Builder;
+    use msf_model::{Activation, Op};
+
+    #[test]
+    fn classes_of_common_ops() {
+        let mut b = Builder::new("c", 8, 8, 4);
+        b.conv(4, 3, 2); // 0: window, SAME on even 8 -> pad 0 before
+        let x = b.cur;
+        b.dw(3, 1); // 1: window, pad 1
+        b.add(x); // 2: pointwise join
+        b.mean(); // 3: global mean
+        b.fc(2); // 4: other
+        let net = Net::new(&b.finish()).unwrap();
+        assert_eq!(net.ops[0].class, Class::Window { k: [3, 3], s: [2, 2], d: [1, 1], pad: [0, 0], pad_paper: [1, 1] });
+        assert!(matches!(net.ops[1].class, Class::Window { pad: [1, 1], .. }));
+        assert_eq!(net.ops[2].class, Class::Pointwise);
+        assert_eq!(net.ops[3].class, Class::GlobalMean);
+        assert_eq!(net.ops[4].class, Class::Other);
+        // Live tensors: the conv output is read by the dw and by the add.
+        assert_eq!(net.consumers[x], vec![1, 2]);
+        assert!(net.live_at_cut(x, 2) && !net.live_at_cut(x, 3));
+    }
+
+    #[test]
+    fn broadcasting_add_is_not_pointwise() {
+        let mut b = Builder::new("bc", 4, 4, 2);
+        b.conv(2, 1, 1);
+        let x = b.cur;
+        let mut g = b.finish();
+        // A [1,1,1,2] operand broadcast over the map.
+        g.tensors.push(msf_model::Tensor { name: "v".into(), shape: vec![1, 1, 1, 2], dtype: msf_model::DType::Int8, quant: None, data: None });
+        let v = g.tensors.len() - 1;
+        g.inputs.push(v);
+        g.tensors.push(msf_model::Tensor { name: "o".into(), shape: vec![1, 4, 4, 2], dtype: msf_model::DType::Int8, quant: None, data: None });
+        let o = g.tensors.len() - 1;
+        g.ops.push(Op { kind: OpKind::Add { activation: Activation::None }, inputs: vec![x, v], outputs: vec![o], name: "add".into() });
+        g.outputs = vec![o];
+        let net = Net::new(&g).unwrap();
+        assert_eq!(net.ops[1].class, Class::Other);
+    }
+}
