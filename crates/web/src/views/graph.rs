@@ -128,10 +128,8 @@ pub fn render(graph: &Graph, plan: &PlanView, selected: Option<usize>) -> String
         }
         out.push_str("</g>");
     }
-    for i in 0..n {
-        if !covered[i] {
-            node(&mut out, graph, i);
-        }
+    for (i, _) in covered.iter().enumerate().filter(|(_, c)| !**c) {
+        node(&mut out, graph, i);
     }
     let (straight, long) = arcs(graph);
     for (i, j) in straight {
