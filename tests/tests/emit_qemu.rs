@@ -11,17 +11,21 @@ mod emit_common;
 
 use emit_common::*;
 use msf_codegen::project::statics_overhead;
-use msf_codegen::{board, emit_project, firmware_for, write_zip, CodegenError};
+use msf_codegen::{board, emit_project, firmware_for_kernels, write_zip, CodegenError, Kernels};
 use std::process::Command;
 use std::time::Duration;
 
-fn load(model: &str) -> (msf_model::Graph, Vec<u8>, Vec<u8>) {
+fn load(model: &str) -> (msf_model::Graph, Vec<u8>, Vec<u8>, Kernels) {
     let dir = msf_tests::models_dir();
     let bytes = std::fs::read(dir.join(format!("{model}.tflite"))).unwrap();
     let g = msf_model::load(&bytes, model).unwrap();
     let input = std::fs::read(dir.join(format!("{model}.input.bin"))).unwrap();
     let expected = std::fs::read(dir.join(format!("{model}.output.bin"))).unwrap();
-    (g, input, expected)
+    // As tests/tests/golden.rs: two corpus models' references come from LiteRT's optimized
+    // kernels (NAME.json says which); the firmware then uses that arithmetic to be bit-exact.
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{model}.json"))).unwrap()).unwrap();
+    let optimized = meta["reference"].as_str().unwrap_or("").contains("BUILTIN_WITHOUT_DEFAULT_DELEGATES");
+    (g, input, expected, if optimized { Kernels::Optimized } else { Kernels::Reference })
 }
 
 /// Emit `model` for `board_id`, build, check the ELF's RAM, run under QEMU, compare the output.
@@ -29,8 +33,8 @@ fn build_and_run(model: &str, board_id: &str) {
     let b = board(board_id).unwrap();
     let q = b.qemu.as_ref().expect("an emulated board");
     let Some(qemu_bin) = qemu(&q.binary) else { return };
-    let (g, input, expected) = load(model);
-    let fw = firmware_for(&g, Some(&input)).unwrap();
+    let (g, input, expected, kernels) = load(model);
+    let fw = firmware_for_kernels(&g, Some(&input), kernels).unwrap();
     let project = emit_project(b, &fw, false).unwrap();
     let zip = write_zip(&project).unwrap();
     let dir = unpack(&zip, &scratch(&format!("{model}-{board_id}")));
@@ -111,8 +115,8 @@ fn paper_mcunet_vww1_80_int8_on_riscv32_virt() {
 fn microbit_refuses_what_does_not_fit_layer_by_layer() {
     let b = board("microbit").unwrap();
     for model in ["mbv1_w025_96_int8", "paper_mcunet_vww1_80_int8"] {
-        let (g, input, _) = load(model);
-        let fw = firmware_for(&g, Some(&input)).unwrap();
+        let (g, input, _, kernels) = load(model);
+        let fw = firmware_for_kernels(&g, Some(&input), kernels).unwrap();
         assert!(fw.arena + b.stack_reserve > b.ram, "{model}: arena {} would fit; run it instead", fw.arena);
         match emit_project(b, &fw, false) {
             Err(CodegenError::DoesNotFit { need_ram, ram, arena, .. }) => {

@@ -8,7 +8,7 @@
 
 use crate::util::{load_model, parse_bytes};
 use anyhow::{bail, Context, Result};
-use msf_codegen::{board, emit_project, firmware_for, write_zip, Board};
+use msf_codegen::{board, emit_project, firmware_for_kernels, write_zip, Board, Kernels};
 use msf_plan::{plan, Constraint, Mode, Options, RamMetric, StageKind};
 use std::path::PathBuf;
 
@@ -35,6 +35,16 @@ pub struct Args {
     /// Emit even if the plan does not fit the board's RAM or flash (or the --ram budget).
     #[arg(long)]
     force: bool,
+    /// Whose int8 arithmetic the firmware reproduces bit for bit: LiteRT's reference kernels
+    /// (what TFLite Micro mirrors) or LiteRT's optimized x86 kernels (as `msf run --kernels`).
+    #[arg(long, value_enum, default_value = "reference")]
+    kernels: KernelsArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KernelsArg {
+    Reference,
+    Optimized,
 }
 
 fn sibling_input(model: &std::path::Path) -> Option<PathBuf> {
@@ -69,7 +79,11 @@ pub fn run(a: Args) -> Result<()> {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?),
         None => None,
     };
-    let fw = firmware_for(&graph, input.as_deref())?;
+    let kernels = match a.kernels {
+        KernelsArg::Reference => Kernels::Reference,
+        KernelsArg::Optimized => Kernels::Optimized,
+    };
+    let fw = firmware_for_kernels(&graph, input.as_deref(), kernels)?;
 
     if let Some(c) = constraint(&a)? {
         let opts = Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: c, pareto: false };

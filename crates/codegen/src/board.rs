@@ -60,6 +60,9 @@ pub struct Board {
     pub core: String,
     pub family: Family,
     pub target: String,
+    /// `-C target-cpu` for the exact core, if any.
+    #[serde(default)]
+    pub target_cpu: Option<String>,
     /// Bytes of SRAM the firmware may use.
     pub ram: u64,
     /// Bytes of program flash.

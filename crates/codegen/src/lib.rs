@@ -14,7 +14,7 @@ pub mod sanitize;
 pub mod zipper;
 
 pub use board::{board, boards, Board, CycleCounter, Family, Qemu, Sources};
-pub use lower::{default_input, firmware_for};
+pub use lower::{default_input, firmware_for, firmware_for_kernels, Kernels};
 pub use project::{emit_project, Budget, Firmware, OutputKind, Project, ProjectFile};
 pub use sanitize::{crate_name, safe_entry_path};
 pub use zipper::write_zip;

@@ -2,16 +2,23 @@
 //! `msf run` executes on the host, so the firmware computes the same bytes), pick the test input,
 //! count the MACs.
 
+pub use msf_exec::Kernels;
 use msf_model::{DType, Graph};
 
 use crate::project::{Firmware, OutputKind};
 use crate::CodegenError;
 
-/// Lower `graph` layer by layer. `input` is the model's own input file (NAME.input.bin: NHWC for
-/// TFLite, NCHW for ONNX — converted to the graph's NHWC here); `None` bundles the
-/// deterministic [`default_input`].
+/// Lower `graph` layer by layer with the reference kernels' arithmetic (TFLite Micro's). `input`
+/// is the model's own input file (NAME.input.bin: NHWC for TFLite, NCHW for ONNX — converted to
+/// the graph's NHWC here); `None` bundles the deterministic [`default_input`].
 pub fn firmware_for(graph: &Graph, input: Option<&[u8]>) -> Result<Firmware, CodegenError> {
-    let c = msf_exec::compile(graph).map_err(|e| CodegenError::Lowering(e.to_string()))?;
+    firmware_for_kernels(graph, input, Kernels::Reference)
+}
+
+/// [`firmware_for`] with a choice of int8 arithmetic: `Kernels::Optimized` reproduces LiteRT's
+/// x86 optimized kernels bit for bit (the reference outputs of some corpus models come from them).
+pub fn firmware_for_kernels(graph: &Graph, input: Option<&[u8]>, kernels: Kernels) -> Result<Firmware, CodegenError> {
+    let c = msf_exec::compile_with(graph, kernels).map_err(|e| CodegenError::Lowering(e.to_string()))?;
     if c.inputs.len() != 1 || c.outputs.len() != 1 {
         return Err(CodegenError::Lowering(format!(
             "the firmware feeds one input and prints one output; the graph has {} inputs and {} outputs",
@@ -52,7 +59,11 @@ pub fn firmware_for(graph: &Graph, input: Option<&[u8]>) -> Result<Firmware, Cod
         output_kind,
         macs,
         plan_summary: format!(
-            "layer by layer, {} runtime layers, arena {} B (greedy-by-size placement of every activation over its lifetime)",
+            "layer by layer ({} kernels' arithmetic), {} runtime layers, arena {} B (greedy-by-size placement of every activation over its lifetime)",
+            match kernels {
+                Kernels::Reference => "TFLite reference",
+                Kernels::Optimized => "LiteRT optimized",
+            },
             c.op_layers.iter().map(|r| r.len()).sum::<usize>(),
             c.arena_size
         ),
