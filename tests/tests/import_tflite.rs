@@ -336,9 +336,9 @@ fn fused_activation_the_ir_cannot_express_makes_the_op_opaque() {
     assert_eq!(g.ops[1].inputs, vec![2, 3, 4]);
 }
 
-#[test]
-fn run_time_reshape_shape_is_folded_and_its_subgraph_removed() {
-    // x -> SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE(x, packed): the converter's Flatten.
+/// x -> SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE(x, packed) -> FULLY_CONNECTED: the
+/// converter's Flatten before a dense layer.
+fn flatten_model() -> ModelSpec {
     let mut m = ModelSpec::default();
     m.opcodes = [77, 45, 83, 22, 9].iter().map(|&c| OpCodeSpec::builtin(c)).collect();
     let begin = m.add_buffer(i32_bytes(&[0]));
@@ -368,6 +368,12 @@ fn run_time_reshape_shape_is_folded_and_its_subgraph_removed() {
     ];
     m.inputs = vec![0];
     m.outputs = vec![10];
+    m
+}
+
+#[test]
+fn run_time_reshape_shape_is_folded_and_its_subgraph_removed() {
+    let mut m = flatten_model();
     let g = tflite::import(&write(&m)).unwrap();
     let names: Vec<&str> = g.ops.iter().map(|op| op.kind.name()).collect();
     assert_eq!(names, ["RESHAPE", "FULLY_CONNECTED"]);
@@ -421,5 +427,22 @@ fn every_corpus_model_round_trips_through_the_sniffer() {
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(msf_model::import::sniff(&bytes).unwrap(), msf_model::import::Format::Tflite);
         assert_eq!(tflite::import(&bytes).unwrap().ops.len(), load(&path).ops.len());
+    }
+}
+
+/// The hand-built models import; with MSF_WRITE_FUZZ_SEEDS=DIR they are also written there as
+/// seeds for the fuzzer (crates/model/fuzz/seed.sh does this), since they use ops the small
+/// corpus models do not (PAD, CONCATENATION, MEAN, QUANTIZE, custom ops, ...).
+#[test]
+fn hand_built_models_import_and_seed_the_fuzzer() {
+    let models = [("every_op", write(&every_op_model())), ("flatten", write(&flatten_model()))];
+    for (name, bytes) in &models {
+        assert!(tflite::import(bytes).is_ok(), "{name}");
+    }
+    if let Some(dir) = std::env::var_os("MSF_WRITE_FUZZ_SEEDS") {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in &models {
+            std::fs::write(Path::new(&dir).join(format!("{name}.tflite")), bytes).unwrap();
+        }
     }
 }

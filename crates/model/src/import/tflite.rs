@@ -578,7 +578,7 @@ fn map_op(r: &OpReader, builtin: i32, op: &fb::Operator, folded: &mut bool) -> R
                 return Err(r.bad(format!("weights (tensor {w}) have shape {:?}; expected [out, in]", r.shape(w))));
             };
             let in_elems = r.tensors[x].num_elements();
-            if depth == 0 || in_elems % depth != 0 {
+            if depth == 0 || !in_elems.is_multiple_of(depth) {
                 return Err(r.bad(format!("input shape {:?} does not divide into rows of {depth} (weights {:?})", r.shape(x), r.shape(w))));
             }
             let os = r.shape(out);
