@@ -68,7 +68,7 @@ impl Planner {
                 h_out: o[0],
                 w_out: o[1],
                 c_out: o[2],
-                mac_per_elem: if px == 0 { 0 } else { op.macs / px },
+                mac_per_elem: op.macs.checked_div(px).unwrap_or(0),
             });
             prev = Some(t_out);
         }
@@ -274,9 +274,7 @@ impl Planner {
         let mut stage_of_op = vec![0usize; net.ops.len()];
         for (s, &ei) in path.edges.iter().enumerate() {
             let e = &self.dag.edges[ei];
-            for o in e.from..e.to {
-                stage_of_op[o] = s;
-            }
+            stage_of_op[e.from..e.to].fill(s);
         }
         let mut buffers: Vec<Buffer> = Vec::new();
         let mut stages: Vec<Stage> = Vec::with_capacity(n_stages);

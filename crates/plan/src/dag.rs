@@ -197,7 +197,7 @@ mod tests {
                 .filter(|p| !paths.iter().any(|q| q.0 <= p.0 && q.1 <= p.1 && (q.0 < p.0 || q.1 < p.1)))
                 .copied()
                 .collect();
-            want.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            want.sort_unstable_by_key(|p| std::cmp::Reverse(p.0));
             want.dedup();
             let got: Vec<(u64, u64)> = d.pareto(RamMetric::IoIncluded).iter().map(|p| (p.peak, p.macs)).collect();
             assert_eq!(got, want);

@@ -342,9 +342,9 @@ impl Block {
                     rows[l] = rows[l].max(span_len(*s) as usize);
                 }
             }
-            for n in 0..n_ops {
-                if let Some(s) = outs[n] {
-                    macs += span_len(s) as u64 * self.cols_computed[n] * self.pix[n];
+            for (n, s) in outs.iter().enumerate() {
+                if let Some(s) = s {
+                    macs += span_len(*s) as u64 * self.cols_computed[n] * self.pix[n];
                 }
             }
             y0 += r;

@@ -4,6 +4,7 @@
 //!   it holds: a ring too small, or a schedule that evicts too early, fails here);
 //! - the block output equals layer-by-layer execution;
 //! - the MACs performed equal the edge's predicted MACs.
+//!
 //! The per-pixel arithmetic is shared by both executions, so only the data movement is tested.
 
 use msf_model::{Activation, Graph, OpKind};
