@@ -72,6 +72,7 @@ function options() {
   if (Number.isFinite(kb) && kb > 0) o.ram_budget = Math.round(kb * 1000);
   const f = parseFloat($('#overhead').value);
   if (Number.isFinite(f)) o.max_overhead = f;
+  if ($('#paper').checked) o.paper = true;
   return o;
 }
 
@@ -259,7 +260,7 @@ async function main() {
   $('#example').addEventListener('click', loadExample);
   $('#plan').addEventListener('click', () => (lastGood ? run('Planning', 'plan', { options: options() }) : loadExample()));
   $('#download').addEventListener('click', download);
-  for (const id of ['#board', '#budget', '#overhead']) $(id).addEventListener('change', replanSoon);
+  for (const id of ['#board', '#budget', '#overhead', '#paper']) $(id).addEventListener('change', replanSoon);
   for (const id of ['#budget', '#overhead']) {
     $(id).addEventListener('keydown', (e) => e.key === 'Enter' && (clearTimeout(replanTimer), lastGood && run('Planning', 'plan', { options: options() })));
   }

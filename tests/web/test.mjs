@@ -162,6 +162,21 @@ test('a stage opens from the keyboard and the Pareto front is clickable', async 
   await ctx.close();
 });
 
+test("the paper's cost model reproduces the reference's MBV2 figure", async () => {
+  const ctx = await newContext();
+  const { page } = await openMain(ctx);
+  await page.setInputFiles('#file', join(MODELS, 'paper_mbv2_w035_144_int8.tflite'));
+  await page.waitForFunction(() => window.msfReport.model.name === 'paper_mbv2_w035_144_int8' && document.body.dataset.state === 'planned', null, { timeout: 120000 });
+  await page.check('#paper');
+  await page.fill('#overhead', '1.3');
+  await page.press('#overhead', 'Enter');
+  await page.waitForFunction(() => window.msfReport.options.paper && window.msfReport.options.max_overhead === 1.3 && document.body.dataset.state === 'planned', null, { timeout: 120000 });
+  // METHOD.md: 21.3 kB at F <= 1.3, I/O excluded.
+  assert.equal(await page.textContent('#m-peak-excl'), '21.3 kB');
+  assert.match(await page.textContent('#notes'), /paper cost model/);
+  await ctx.close();
+});
+
 test('the downloaded zip holds a Cargo.toml', async () => {
   const ctx = await newContext();
   const { page } = await openMain(ctx);

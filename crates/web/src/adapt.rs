@@ -10,17 +10,32 @@ use msf_plan::{BufferRole, Constraint, Mode, Options, RamMetric, StageKind};
 pub struct PlanState {
     planner: Result<msf_plan::Planner, String>,
     front: Option<Vec<msf_plan::ParetoPoint>>,
+    mode: Mode,
 }
 
 impl PlanState {
-    pub fn new(graph: &Graph) -> PlanState {
-        PlanState { planner: msf_plan::Planner::new(graph, Mode::Full).map_err(|e| e.to_string()), front: None }
+    pub fn new(graph: &Graph, paper: bool) -> PlanState {
+        let mode = if paper { Mode::Paper } else { Mode::Full };
+        PlanState { planner: msf_plan::Planner::new(graph, mode).map_err(|e| e.to_string()), front: None, mode }
+    }
+
+    pub fn is_paper(&self) -> bool {
+        self.mode == Mode::Paper
+    }
+
+    /// The paper's model bounds and reports RAM with the network I/O left out; ours counts it.
+    fn metric(&self) -> RamMetric {
+        if self.is_paper() {
+            RamMetric::IoExcluded
+        } else {
+            RamMetric::IoIncluded
+        }
     }
 
     fn front(&mut self) -> Vec<msf_plan::ParetoPoint> {
         if self.front.is_none() {
             if let Ok(p) = &self.planner {
-                self.front = Some(p.pareto_points(RamMetric::IoIncluded));
+                self.front = Some(p.pareto_points(self.metric()));
             }
         }
         self.front.clone().unwrap_or_default()
@@ -46,11 +61,13 @@ pub fn plan(state: &mut PlanState, graph: &Graph, budget: Option<u64>, max_overh
             // The planner refuses this graph (an op it cannot fuse or run): show the model and
             // its unfused schedule anyway.
             let plan = crate::baseline::layerwise(graph, budget);
-            return Ok(Planned { plan, pareto: Vec::new(), chosen: None, notes: vec![format!("the planner cannot plan this model: {e}; showing the layer-by-layer schedule")] });
+            let what = if state.is_paper() { "the paper's cost model" } else { "the planner" };
+            return Ok(Planned { plan, pareto: Vec::new(), chosen: None, notes: vec![format!("{what} cannot plan this model: {e}; showing the layer-by-layer schedule")] });
         }
     };
     progress("sweeping the RAM/compute Pareto front", 0.3);
     let front = state.front();
+    let (metric, mode, paper) = (state.metric(), state.mode, state.is_paper());
     let planner = state.planner.as_ref().map_err(|e| e.clone())?;
     progress("choosing the plan", 0.7);
     let mut notes = Vec::new();
@@ -59,21 +76,32 @@ pub fn plan(state: &mut PlanState, graph: &Graph, budget: Option<u64>, max_overh
         (None, Some(b)) => (Constraint::RamBudget { ram_bytes: b }, format!("least compute within {}", budget_words(b))),
         (None, None) => (Constraint::MinRam, "least RAM (no constraint)".to_string()),
     };
-    let opts = |constraint| Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint, pareto: false };
-    let (path, objective) = match planner.solve(constraint, RamMetric::IoIncluded) {
+    let opts = |constraint| Options { mode, metric, constraint, pareto: false };
+    if paper {
+        notes.push("paper cost model (msf-CNN reference): analytical figures, RAM with the network input and output left out; not a schedule the firmware runs".into());
+    }
+    let (path, objective) = match planner.solve(constraint, metric) {
         Ok(p) => (p, objective),
         Err(e @ (msf_plan::PlanError::RamUnreachable { .. } | msf_plan::PlanError::OverheadUnreachable { .. })) => {
             notes.push(format!("{e}; showing the least-RAM plan instead"));
-            let p = planner.solve(Constraint::MinRam, RamMetric::IoIncluded).map_err(|e| e.to_string())?;
+            let p = planner.solve(Constraint::MinRam, metric).map_err(|e| e.to_string())?;
             (p, "least RAM (the constraint cannot be met)".to_string())
         }
         Err(e) => return Err(e.to_string()),
     };
     let plan = planner.build(&graph.name, &path, &opts(constraint));
-    let view = to_view(graph, &plan, budget, objective);
-    let pareto: Vec<ParetoPoint> = front.iter().map(|p| ParetoPoint { peak: p.peak_ram_bytes, macs: p.macs, overhead: p.overhead }).collect();
-    let chosen = nearest(&pareto, path.peak_ram, path.macs);
+    let view = to_view(graph, &plan, budget, objective, paper);
+    let pareto = points(&front, paper);
+    let chosen = nearest(&pareto, if paper { path.peak_ram_ex } else { path.peak_ram }, path.macs);
     Ok(Planned { plan: view, pareto, chosen, notes })
+}
+
+/// The front in the metric the plan was made for.
+fn points(front: &[msf_plan::ParetoPoint], paper: bool) -> Vec<ParetoPoint> {
+    front
+        .iter()
+        .map(|p| ParetoPoint { peak: if paper { p.peak_ram_bytes_io_excluded } else { p.peak_ram_bytes }, macs: p.macs, overhead: p.overhead })
+        .collect()
 }
 
 /// The front point a path is (same MACs, closest peak).
@@ -83,16 +111,18 @@ fn nearest(front: &[ParetoPoint], peak: u64, macs: u64) -> Option<usize> {
 
 /// The plan of Pareto point `p`: the least compute within its peak is that point.
 pub fn plan_for_point(state: &mut PlanState, graph: &Graph, p: &ParetoPoint, budget: Option<u64>, _progress: &mut dyn FnMut(&str, f64)) -> Result<PlanView, String> {
+    let (metric, mode, paper) = (state.metric(), state.mode, state.is_paper());
     let planner = state.planner.as_ref().map_err(|e| e.clone())?;
     let constraint = Constraint::RamBudget { ram_bytes: p.peak };
-    let path = planner.solve(constraint, RamMetric::IoIncluded).map_err(|e| e.to_string())?;
-    let plan = planner.build(&graph.name, &path, &Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint, pareto: false });
-    Ok(to_view(graph, &plan, budget, format!("Pareto point: {} at F = {:.2}", budget_words(p.peak), p.overhead)))
+    let path = planner.solve(constraint, metric).map_err(|e| e.to_string())?;
+    let plan = planner.build(&graph.name, &path, &Options { mode, metric, constraint, pareto: false });
+    Ok(to_view(graph, &plan, budget, format!("Pareto point: {} at F = {:.2}", budget_words(p.peak), p.overhead), paper))
 }
 
 /// The planner's Plan as the views see it. Peaks are the plan's own (the arena the firmware
-/// reserves), not re-summed here.
-pub fn to_view(graph: &Graph, plan: &msf_plan::Plan, budget: Option<u64>, objective: String) -> PlanView {
+/// reserves), not re-summed here. With the paper's model the budget applies to the I/O-excluded
+/// figure, as the reference does.
+pub fn to_view(graph: &Graph, plan: &msf_plan::Plan, budget: Option<u64>, objective: String, paper: bool) -> PlanView {
     let name = |t: Option<usize>| t.and_then(|t| graph.tensors.get(t)).map(|t| t.name.clone()).unwrap_or_else(|| "?".into());
     let stages: Vec<Stage> = plan
         .stages
@@ -149,7 +179,8 @@ pub fn to_view(graph: &Graph, plan: &msf_plan::Plan, budget: Option<u64>, object
     v.peak_excl_io = plan.peak_ram_bytes_io_excluded;
     v.macs = plan.macs;
     v.overhead = plan.overhead;
-    v.fits = budget.is_none_or(|b| v.peak_incl_io <= b);
+    let judged = if paper { v.peak_excl_io } else { v.peak_incl_io };
+    v.fits = budget.is_none_or(|b| judged <= b);
     v
 }
 

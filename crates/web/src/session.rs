@@ -17,6 +17,8 @@ pub struct Options {
     pub ram_budget: Option<u64>,
     /// Maximum compute overhead factor F (>= 1).
     pub max_overhead: Option<f64>,
+    /// Use the msf-CNN reference's cost model (chains only, I/O excluded) instead of ours.
+    pub paper: bool,
 }
 
 impl Options {
@@ -129,7 +131,7 @@ impl Session {
         if graph.ops.is_empty() {
             return Err(format!("{name} has no ops: nothing to plan"));
         }
-        let state = crate::adapt::PlanState::new(&graph);
+        let state = crate::adapt::PlanState::new(&graph, false);
         Ok(Session { graph, options: Options::default(), plan: None, pareto: Vec::new(), chosen: None, notes: Vec::new(), latency_ms: None, state })
     }
 
@@ -140,6 +142,10 @@ impl Session {
             _ => None,
         };
         let budget = options.ram_budget.or(board.as_ref().map(|b| b.ram));
+        if options.paper != self.state.is_paper() {
+            progress("building the fusion DAG", 0.05);
+            self.state = crate::adapt::PlanState::new(&self.graph, options.paper);
+        }
         progress("planning", 0.1);
         let out = crate::adapt::plan(&mut self.state, &self.graph, budget, options.max_overhead, progress)?;
         self.notes = out.notes;
@@ -313,6 +319,22 @@ mod tests {
         assert_eq!(&zip[..4], b"PK\x03\x04");
         assert!(zip.windows(10).any(|w| w == b"Cargo.toml"));
         assert!(s.project_zip("no-such-board").unwrap_err().contains("unknown board"));
+    }
+
+    #[test]
+    fn the_paper_model_reproduces_the_reference_on_its_chain() {
+        // METHOD.md anchor: MBV2-w0.35 (144x144) chain, F <= 1.3 -> 21.3 kB I/O excluded.
+        let mut s = Session::load(&corpus("paper_mbv2_w035_144_int8.tflite"), "paper_mbv2").unwrap();
+        let r = s.plan(Options { max_overhead: Some(1.3), paper: true, ..Default::default() }, &mut quiet()).unwrap();
+        assert!((r.plan.peak_excl_io as f64 / 1e3 - 21.3).abs() < 0.05, "{}", r.plan.peak_excl_io);
+        assert!(r.notes.iter().any(|n| n.contains("paper cost model")));
+        // Back to our model: the DAG is rebuilt and the note goes.
+        let r = s.plan(Options { max_overhead: Some(1.3), ..Default::default() }, &mut quiet()).unwrap();
+        assert!(!r.notes.iter().any(|n| n.contains("paper cost model")));
+        // A branching model in paper mode: shown layer by layer with the reason.
+        let mut s = Session::load(&corpus("mbv2_w035_144_int8.tflite"), "mbv2").unwrap();
+        let r = s.plan(Options { paper: true, ..Default::default() }, &mut quiet()).unwrap();
+        assert!(r.notes.iter().any(|n| n.contains("paper's cost model cannot plan")), "{:?}", r.notes);
     }
 
     #[test]
