@@ -62,11 +62,7 @@ pub fn fc_f32(
     )?;
     for (xin, xout) in input.chunks_exact(in_dim).zip(out.chunks_exact_mut(out_dim)).take(rows) {
         for (o, (wrow, oo)) in weights.chunks_exact(in_dim).zip(xout.iter_mut()).enumerate().take(out_dim) {
-            let mut acc = 0f32;
-            for (&a, &b) in xin.iter().zip(wrow) {
-                acc += a * b;
-            }
-            *oo = clamp_f32(acc + bias[o], act);
+            *oo = clamp_f32(crate::spatial::dot_f32(xin, wrow) + bias[o], act);
         }
     }
     Ok(())

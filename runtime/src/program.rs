@@ -49,7 +49,7 @@ pub mod hdr {
 ///
 /// | op | words used |
 /// |---|---|
-/// | CONV/DWCONV i8 | geometry `IN_H..PAD_L`, `IN_ZP`, `OUT_ZP`, `ACT_*`, `WEIGHTS` (i8), `BIAS` (i32, folded: `b - in_zp * sum w`), `MULT`, `SHIFT` (i32 per out channel), `P0` depth multiplier, `P1` bit 0: LiteRT-optimized rounding, `P2` = 1: 1x1 weights stored input-major `[in_c, out_c]` |
+/// | CONV/DWCONV i8 | geometry `IN_H..PAD_L`, `IN_ZP`, `OUT_ZP`, `ACT_*`, `WEIGHTS` (i8), `BIAS` (i32, folded: `b - in_zp * sum w`), `MULT`, `SHIFT` (i32 per out channel), `P0` depth multiplier, `P1` bit 0: LiteRT-optimized rounding, `P2` = 1: weights stored input-major `[kh * kw * in_c][out_c]` (see `spatial::conv_io_i8`) |
 /// | CONV/DWCONV f32 | geometry, `ACT_*` (f32), `WEIGHTS`, `BIAS` (f32), `P0` depth multiplier |
 /// | AVG/MAX POOL | geometry, `ACT_*` |
 /// | PAD | geometry (1x1, stride 1), `P0` pad value (i8 in i32, or f32 bits) |
@@ -621,7 +621,7 @@ impl<'a> Program<'a> {
                 if op == ConvI8 {
                     let wts = self.weights_i8(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw * g.in_c)?;
                     if l.words[w::P2] == 1 {
-                        spatial::conv1x1_io_i8(&g, &input, wts, &q, &mut o)
+                        spatial::conv_io_i8(&g, &input, wts, &q, &mut o)
                     } else {
                         spatial::conv_i8(&g, &input, wts, &q, &mut o)
                     }

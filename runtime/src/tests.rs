@@ -143,15 +143,32 @@ fn windowed_conv_depthwise_pool_pad_equal_whole() {
             wio[ci * 9 + co] = wts[co * 16 + ci];
         }
     }
-    windowed_equals_whole(g, &|i, o| spatial::conv1x1_io_i8(&g, i, &wio, &q, o));
+    windowed_equals_whole(g, &|i, o| spatial::conv_io_i8(&g, i, &wio, &q, o));
     let input: [i8; 7 * 7 * 16] = core::array::from_fn(|k| (k * 37 % 251) as i8);
     let (mut a, mut b) = ([0i8; 7 * 7 * 9], [0i8; 7 * 7 * 9]);
     spatial::conv_i8(&g, &InView::whole(&input, 7, 7, 16), &wts, &q, &mut OutWindow::whole(&mut a, 7, 7, 9)).unwrap();
-    spatial::conv1x1_io_i8(&g, &InView::whole(&input, 7, 7, 16), &wio, &q, &mut OutWindow::whole(&mut b, 7, 7, 9)).unwrap();
+    spatial::conv_io_i8(&g, &InView::whole(&input, 7, 7, 16), &wio, &q, &mut OutWindow::whole(&mut b, 7, 7, 9)).unwrap();
     assert_eq!(a, b);
     // Dilated conv 3x3, dilation 2, pad 2: 8x8x2 -> 8x8x4.
     let g = geom((8, 8), (2, 4), 3, 1, 2, 2, (8, 8));
     windowed_equals_whole(g, &|i, o| spatial::conv_i8(&g, i, &wts, &q, o));
+    // Input-major weights for padded / strided / dilated kxk convs give the same bytes.
+    for g in [geom((9, 11), (3, 8), 3, 2, 1, 1, (5, 6)), g, geom((5, 5), (3, 5), 3, 1, 1, 0, (3, 3))] {
+        let k = g.kh * g.kw * g.in_c;
+        let mut wio = [0i8; 4096];
+        for co in 0..g.out_c {
+            for j in 0..k {
+                wio[j * g.out_c + co] = wts[co * k + j];
+            }
+        }
+        let (n_in, n_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
+        let inp: [i8; 512] = core::array::from_fn(|i| (i * 53 % 241) as i8);
+        let (mut a, mut b) = ([0i8; 512], [0i8; 512]);
+        spatial::conv_i8(&g, &InView::whole(&inp[..n_in], g.in_h, g.in_w, g.in_c), &wts, &q, &mut OutWindow::whole(&mut a[..n_out], g.out_h, g.out_w, g.out_c)).unwrap();
+        spatial::conv_io_i8(&g, &InView::whole(&inp[..n_in], g.in_h, g.in_w, g.in_c), &wio, &q, &mut OutWindow::whole(&mut b[..n_out], g.out_h, g.out_w, g.out_c)).unwrap();
+        assert_eq!(a, b, "{g:?}");
+        windowed_equals_whole(g, &|i, o| spatial::conv_io_i8(&g, i, &wio, &q, o));
+    }
     // Depthwise 5x5 stride 2 pad 2 with 70 channels (crosses the 64-channel chunk).
     let bias70: [i32; 70] = core::array::from_fn(|i| i as i32 * 13 - 400);
     let m70 = [1 << 30; 70];
