@@ -60,6 +60,14 @@ fn build_and_run(model: &str, board_id: &str) {
     let checksum = format!("checksum: 0x{:08x}", fnv1a32(&expected));
     assert!(stdout.contains(&checksum), "{model} on {board_id}: expected `{checksum}` in\n{stdout}");
     assert!(stdout.lines().any(|l| l.starts_with("cycles: ")), "{stdout}");
+    // The measured stack high-water mark stays within the reserve the linker script keeps free.
+    let used: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("stack: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `stack: N bytes used` line in\n{stdout}"));
+    assert!(used > 0 && used <= b.stack_reserve, "{model} on {board_id}: stack used {used} B, reserve {} B", b.stack_reserve);
 }
 
 #[test]

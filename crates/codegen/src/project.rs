@@ -261,6 +261,7 @@ pub fn emit_with_model_module(board: &Board, fw: &Firmware, force: bool, model_r
     add("src/main.rs", render("src/main.rs", main, &vars)?.into_bytes());
     match board.family {
         Family::CortexM | Family::Riscv => {
+            add("src/stack.rs", STACK_RS.as_bytes().to_vec());
             add("memory.x", memory_x(board).into_bytes());
             add("build.rs", BUILD_RS.as_bytes().to_vec());
         }
@@ -281,6 +282,7 @@ const MAIN_CORTEX_M: &str = include_str!("../templates/main_cortex_m.rs");
 const MAIN_RISCV: &str = include_str!("../templates/main_riscv.rs");
 const MAIN_ESP32C3: &str = include_str!("../templates/main_esp32c3.rs");
 const MAIN_XTENSA: &str = include_str!("../templates/main_xtensa.rs");
+const STACK_RS: &str = include_str!("../templates/stack.rs");
 const BUILD_RS: &str = include_str!("../templates/build.rs.in");
 
 /// Substitute `{{KEY}}` placeholders; an unknown key is an error (caught by the unit tests).

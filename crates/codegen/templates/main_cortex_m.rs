@@ -6,6 +6,7 @@
 
 mod model;
 mod report;
+mod stack;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hio};
@@ -23,12 +24,14 @@ impl report::Sink for Host {
 #[entry]
 fn main() -> ! {
 {{CYCLES_INIT}}
+    stack::paint();
     let start = {{CYCLES_NOW}};
     let result = model::infer();
     let end = {{CYCLES_NOW}};
     let cycles = {{CYCLES_DIFF}};
     let mut host = Host(hio::hstdout().ok());
     let status = report::report(&mut host, result, model::OUTPUT_KIND, cycles);
+    report::stack(&mut host, stack::used(), {{STACK}});
     debug::exit(if status == 0 { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
     loop {
         cortex_m::asm::wfi();

@@ -6,6 +6,7 @@
 
 mod model;
 mod report;
+mod stack;
 
 use semihosting::io::Write as _;
 
@@ -21,10 +22,12 @@ impl report::Sink for Host {
 
 #[riscv_rt::entry]
 fn main() -> ! {
+    stack::paint();
     let start = riscv::register::mcycle::read64();
     let result = model::infer();
     let end = riscv::register::mcycle::read64();
     let status = report::report(&mut Host, result, model::OUTPUT_KIND, Some(end.wrapping_sub(start)));
+    report::stack(&mut Host, stack::used(), {{STACK}});
     semihosting::process::exit(status)
 }
 

@@ -99,3 +99,11 @@ pub fn report<S: Sink, E: core::fmt::Display>(sink: &mut S, result: Result<&[u8]
     w.flush();
     status
 }
+
+/// Print the stack high-water mark next to the reserve the linker script keeps free.
+#[allow(dead_code)]
+pub fn stack<S: Sink>(sink: &mut S, used: usize, reserve: usize) {
+    let mut w = Chunked { sink, buf: [0; 128], len: 0 };
+    let _ = write!(w, "stack: {} bytes used (reserve {})\n", used, reserve);
+    w.flush();
+}
