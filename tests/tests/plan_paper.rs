@@ -13,12 +13,14 @@ fn paper(c: Constraint) -> Options {
     Options { mode: Mode::Paper, metric: RamMetric::IoExcluded, constraint: c, pareto: false }
 }
 
-fn check(name: &str, want: [(u64, f64); 3], vanilla: u64) {
+fn check(name: &str, want: [(u64, f64); 3], vanilla: u64, vanilla_peak: u64) {
     let g = load(name);
     for (f, (bytes, ov)) in [Some(1.1), Some(1.3), None].into_iter().zip(want) {
         let c = f.map(|max_overhead| Constraint::MaxOverhead { max_overhead }).unwrap_or(Constraint::MinRam);
         let p = plan(&g, &paper(c)).expect("plans");
         assert_eq!(p.vanilla_macs, vanilla, "{name}: vanilla MACs");
+        // METHOD.md's "vanilla" column (layer by layer, I/O excluded): 194.4 / 96.0 / 309.8 kB.
+        assert_eq!(p.vanilla_peak_ram_bytes_io_excluded, vanilla_peak, "{name}: layer-by-layer peak");
         assert_eq!(p.peak_ram_bytes_io_excluded, bytes, "{name} F<={f:?}: peak bytes (I/O excluded)");
         assert!((p.overhead - ov).abs() < 0.01, "{name} F<={f:?}: F = {}, want {ov}", p.overhead);
         assert!(p.macs as f64 <= f.unwrap_or(f64::INFINITY) * vanilla as f64);
@@ -29,17 +31,17 @@ fn check(name: &str, want: [(u64, f64); 3], vanilla: u64) {
 
 #[test]
 fn mbv2_w035_144() {
-    check("paper_mbv2_w035_144_int8", [(67905, 1.097), (21288, 1.298), (7887, 1.679)], 18909490);
+    check("paper_mbv2_w035_144_int8", [(67905, 1.097), (21288, 1.298), (7887, 1.679)], 18909490, 194400);
 }
 
 #[test]
 fn mcunet_vww1_80() {
-    check("paper_mcunet_vww1_80_int8", [(32792, 1.039), (17760, 1.296), (12000, 1.957)], 11578496);
+    check("paper_mcunet_vww1_80_int8", [(32792, 1.039), (17760, 1.296), (12000, 1.957)], 11578496, 96000);
 }
 
 #[test]
 fn mcunet_in3_176() {
-    check("paper_mcunet_in3_176_int8", [(190096, 1.041), (186032, 1.251), (42643, 2.695)], 81625520);
+    check("paper_mcunet_in3_176_int8", [(190096, 1.041), (186032, 1.251), (42643, 2.695)], 81625520, 309760);
 }
 
 #[test]

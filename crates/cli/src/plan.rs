@@ -114,6 +114,12 @@ fn print_table(p: &Plan) {
     println!("peak RAM (arena, I/O included): {} bytes ({}), alignment {}", p.peak_ram_bytes, kb(p.peak_ram_bytes), p.arena_align);
     println!("peak RAM, I/O excluded:         {} bytes ({})", p.peak_ram_bytes_io_excluded, kb(p.peak_ram_bytes_io_excluded));
     println!("largest stage sum:              {} bytes", p.peak_stage_bytes);
+    println!(
+        "layer by layer:                 {} bytes ({}), I/O excluded {} bytes",
+        p.vanilla_peak_ram_bytes,
+        kb(p.vanilla_peak_ram_bytes),
+        p.vanilla_peak_ram_bytes_io_excluded
+    );
     println!("MACs: {} (vanilla {}), overhead F = {:.3}", p.macs, p.vanilla_macs, p.overhead);
     if !p.pareto.is_empty() {
         println!();

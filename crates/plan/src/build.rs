@@ -230,6 +230,20 @@ impl Planner {
         }
     }
 
+    /// Peak RAM of the layer-by-layer schedule (the path of single-layer edges).
+    pub fn vanilla_peak(&self, metric: RamMetric) -> u64 {
+        self.dag
+            .edges
+            .iter()
+            .filter(|e| e.kind == EdgeKind::Layer && e.to == e.from + 1)
+            .map(|e| match metric {
+                RamMetric::IoIncluded => e.ram,
+                RamMetric::IoExcluded => e.ram_ex,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn overhead(&self, macs: u64) -> f64 {
         if self.vanilla_macs == 0 {
             1.0
@@ -355,6 +369,8 @@ impl Planner {
             peak_stage_bytes: peak_stage,
             macs: path.macs,
             vanilla_macs: self.vanilla_macs,
+            vanilla_peak_ram_bytes: self.vanilla_peak(RamMetric::IoIncluded),
+            vanilla_peak_ram_bytes_io_excluded: self.vanilla_peak(RamMetric::IoExcluded),
             overhead: self.overhead(path.macs),
             pareto: if opts.pareto { self.pareto_points(metric) } else { vec![] },
         }

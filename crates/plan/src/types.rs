@@ -182,6 +182,10 @@ pub struct Plan {
     pub peak_stage_bytes: u64,
     pub macs: u64,
     pub vanilla_macs: u64,
+    /// Peak of the unfused, layer-by-layer schedule (every stage a single layer), in the same
+    /// two conventions: what fusion is compared against.
+    pub vanilla_peak_ram_bytes: u64,
+    pub vanilla_peak_ram_bytes_io_excluded: u64,
     /// macs / vanilla_macs.
     pub overhead: f64,
     /// The Pareto front (decreasing RAM, increasing MACs) in the plan's metric, if asked for.
