@@ -111,6 +111,7 @@ mod tests {
     fn points_are_clickable_and_the_choice_is_ringed() {
         let svg = render(&pts(), Some(1), Some(100_000));
         assert_eq!(svg.matches("class=\"msf-pt\"").count(), 3);
+        assert!(svg.contains("role=\"group\""), "focusable points must not sit inside role=img");
         assert!(svg.contains("data-point=\"2\""));
         assert_eq!(svg.matches("class=\"msf-chosen\"").count(), 1);
         assert!(svg.contains("chosen: 67.9 kB, F 1.10"));

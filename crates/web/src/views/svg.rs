@@ -96,11 +96,14 @@ pub const STYLE: &str = "<style>\
 .msf-sel>rect.msf-blk{stroke-width:3.5}\
 </style>";
 
-/// Open an `<svg>` element of the given size with a title for screen readers.
+/// Open an `<svg>` element of the given size with a title for screen readers. Views with
+/// focusable parts (stages, Pareto points) are a "group": an "img" would hide them from
+/// assistive technology.
 pub fn open(out: &mut String, width: f64, height: f64, title: &str, class: &str) {
+    let role = if matches!(class, "msf-graph" | "msf-pareto") { "group" } else { "img" };
     let _ = write!(
         out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"{}\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\"><title>{}</title>{}",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"{}\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"{role}\" aria-label=\"{}\"><title>{}</title>{}",
         esc(class),
         num(width),
         num(height),
