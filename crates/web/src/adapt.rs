@@ -184,13 +184,9 @@ pub fn to_view(graph: &Graph, plan: &msf_plan::Plan, budget: Option<u64>, object
     v
 }
 
-/// The zipped firmware project for `board`, built exactly as `msf emit` builds it (the same
-/// msf-codegen calls, no test input: codegen's deterministic pseudo-random one). msf-runtime
-/// executes layer by layer so far, so the project's arena is the layer-by-layer one whatever
-/// `plan` says; the page says so beside the download.
+/// The zipped firmware project for `board`: msf-codegen's `emit_zip`, the call `msf emit` makes
+/// (no test input: codegen's deterministic one). msf-runtime executes layer by layer so far, so
+/// the project's arena is the layer-by-layer one whatever `plan` says; the page says so.
 pub fn emit_zip(graph: &Graph, _plan: &PlanView, board: &str) -> Result<Vec<u8>, String> {
-    let b = msf_codegen::board(board).map_err(|e| e.to_string())?;
-    let fw = msf_codegen::firmware_for(graph, None).map_err(|e| format!("cannot build the firmware for {}: {e}", graph.name))?;
-    let project = msf_codegen::emit_project(b, &fw, false).map_err(|e| e.to_string())?;
-    msf_codegen::write_zip(&project).map_err(|e| e.to_string())
+    msf_codegen::emit_zip(graph, board, None, false).map(|(zip, _)| zip).map_err(|e| format!("cannot emit the project for {board}: {e}"))
 }
