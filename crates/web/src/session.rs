@@ -189,6 +189,17 @@ impl Session {
     pub fn report(&self) -> Result<Report, String> {
         let plan = self.current()?.clone();
         let mut notes = self.notes.clone();
+        // The least-compute point fits: say how far down the front goes, so the person sees
+        // what fusion could buy (the first screen often starts here, with a roomy board).
+        if let (Some(0), Some(last)) = (self.chosen, self.pareto.last()) {
+            if self.pareto.len() > 1 && plan.fits {
+                notes.push(format!(
+                    "this is the least-compute plan; the Pareto front goes down to {} peak RAM at F = {:.2}: set a smaller RAM budget or click a point to trade compute for RAM",
+                    views::svg::bytes(last.peak),
+                    last.overhead
+                ));
+            }
+        }
         if let Some(b) = plan.budget {
             if !plan.fits {
                 notes.push(format!("no plan fits the budget of {}: the smallest peak is {}", views::svg::bytes(b), views::svg::bytes(plan.peak_incl_io)));
@@ -287,7 +298,11 @@ mod tests {
         // A budget between the least-RAM and the vanilla point of the front.
         let front = free.pareto.clone();
         let budget = front[front.len() / 2].peak;
+        let roomy = s.plan(Options { board: Some("nucleo-f767zi".into()), ..Default::default() }, &mut quiet()).unwrap();
+        assert_eq!(roomy.chosen, Some(0));
+        assert!(roomy.notes.iter().any(|n| n.contains("least-compute plan")), "{:?}", roomy.notes);
         let r = s.plan(Options { ram_budget: Some(budget), ..Default::default() }, &mut quiet()).unwrap();
+        assert!(!r.notes.iter().any(|n| n.contains("least-compute plan")), "{:?}", r.notes);
         assert!(r.plan.fits && r.plan.peak_incl_io <= budget, "{} > {budget}", r.plan.peak_incl_io);
         assert!(r.plan.overhead >= 1.0);
         assert!(r.plan.stages.iter().any(|st| st.fused), "below the vanilla peak needs fusion");
