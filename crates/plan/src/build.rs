@@ -126,6 +126,16 @@ impl Planner {
             edges.push(Edge { from: i, to: i + 1, ram, ram_ex, macs: p.net.ops[i].macs, kind: EdgeKind::Layer });
             for j in i + 1..n {
                 if p.net.ops[j].class == Class::Other {
+                    // Only an iterative FC tail (RESHAPE flattening the map, then the FC) may
+                    // end a block past an "other" op; no block ends at the RESHAPE itself.
+                    if j + 1 < n && Block::fc_tail_at(&p.net, j + 1) {
+                        continue;
+                    }
+                    if Block::fc_tail_at(&p.net, j) && Block::fits(&p.net, i, j) {
+                        if let Some(b) = Block::new(&p.net, i, j) {
+                            p.block_edges(&b, &mut edges);
+                        }
+                    }
                     break;
                 }
                 if !Block::fits(&p.net, i, j) {
@@ -514,6 +524,10 @@ impl Planner {
         };
         stage.band_rows = band;
         for (l, &t) in b.internal.iter().enumerate() {
+            // The flattened map of an FC tail is never materialised: no buffer.
+            if l >= b.last - b.first + 1 - b.tail_ops {
+                continue;
+            }
             let ch = net.hwc[t].map(|h| h[2]).unwrap_or(0);
             buffers.push(Buffer {
                 id: buffers.len(),
@@ -532,7 +546,7 @@ impl Planner {
             });
         }
         if b.mean_tail {
-            push_acc(buffers, b.last, net.hwc[b.root].map(|h| h[2]).unwrap_or(0));
+            push_acc(buffers, b.last, b.accumulator_bytes(net) / 4);
         }
         let hcache = matches!(e.kind, EdgeKind::HCache { .. });
         for t in tiles.iter_mut() {
@@ -541,7 +555,10 @@ impl Planner {
                 t.tile_rows_in = rows[l];
                 t.tile_cols_in = cols[l];
             }
-            if t.op == b.last {
+            if t.op > b.last - b.tail_ops {
+                t.tile_rows_out = 1;
+                t.tile_cols_out = 1;
+            } else if t.op == b.last {
                 if b.mean_tail {
                     t.tile_rows_out = 1;
                     t.tile_cols_out = 1;

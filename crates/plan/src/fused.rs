@@ -59,6 +59,10 @@ pub struct Block {
     pub root: usize,
     pub root_hw: [usize; 2],
     pub mean_tail: bool,
+    /// Ops at the end of the block that form the iterative tail: 1 (MEAN), 2 (RESHAPE that
+    /// flattens the root + FULLY_CONNECTED accumulating as root elements arrive), 0 (none).
+    /// `mean_tail` is true for both kinds (the name predates the FC tail).
+    pub tail_ops: usize,
     /// Local tensor k = output of op `first + k` (k < last - first, plus the root when
     /// `mean_tail`): intermediate tensors held in rings.
     pub internal: Vec<usize>,
@@ -86,14 +90,23 @@ impl Block {
             return None;
         }
         let ops = &net.ops[i..=j];
-        let mean_tail = ops.last()?.class == Class::GlobalMean;
+        let fc_tail = j >= i + 2 && Self::fc_tail_at(net, j);
+        let tail_ops = if fc_tail {
+            2
+        } else if ops.last()?.class == Class::GlobalMean {
+            1
+        } else {
+            0
+        };
+        let mean_tail = tail_ops > 0;
+        let tail_first = ops.len() - tail_ops;
         for (n, o) in ops.iter().enumerate() {
             let ok = match o.class {
+                _ if n >= tail_first => true,
                 Class::Window { .. } | Class::Pointwise => true,
-                Class::GlobalMean => n == ops.len() - 1,
-                Class::Other => false,
+                Class::GlobalMean | Class::Other => false,
             };
-            if !ok || o.outputs.len() != 1 || net.hwc[o.outputs[0]].is_none() && o.class != Class::GlobalMean {
+            if !ok || o.outputs.len() != 1 || net.hwc[o.outputs[0]].is_none() && n < tail_first {
                 return None;
             }
             if o.index < j {
@@ -103,7 +116,7 @@ impl Block {
                 }
             }
         }
-        let root = if mean_tail { ops.last()?.inputs[0] } else { ops.last()?.outputs[0] };
+        let root = if mean_tail { *ops[tail_first].inputs.first()? } else { ops.last()?.outputs[0] };
         if mean_tail && !net.producer[root].is_some_and(|p| p >= i && p < j) {
             return None;
         }
@@ -131,7 +144,7 @@ impl Block {
         let pix = ops
             .iter()
             .map(|o| match net.hwc[o.outputs[0]] {
-                Some(h) if h[0] * h[1] > 0 && o.class != Class::GlobalMean => o.macs / (h[0] * h[1]) as u64,
+                Some(h) if h[0] * h[1] > 0 && o.index < i + tail_first => o.macs / (h[0] * h[1]) as u64,
                 _ => 0,
             })
             .collect();
@@ -142,6 +155,7 @@ impl Block {
             root,
             root_hw: [rhw[0], rhw[1]],
             mean_tail,
+            tail_ops,
             internal,
             cols: vec![],
             cols_computed: vec![],
@@ -162,6 +176,30 @@ impl Block {
         b.cols = cols;
         b.cols_computed = computed;
         Some(b)
+    }
+
+    /// Op `j` is a FULLY_CONNECTED fed by a RESHAPE (op j-1, read by nothing else) that
+    /// flattens a 4-D map produced by an earlier op: the FC can accumulate W[:, idx] * x as
+    /// the map's elements arrive (row-major NHWC index idx), so the map never exists whole.
+    /// TFLite's FC sums integers, so the order does not change int8 results.
+    pub fn fc_tail_at(net: &Net, j: usize) -> bool {
+        if j < 2 {
+            return false;
+        }
+        let (fc, rs) = (&net.ops[j], &net.ops[j - 1]);
+        if fc.op_name != "FULLY_CONNECTED" || rs.op_name != "RESHAPE" || fc.inputs.len() != 1 || rs.inputs.len() != 1 || rs.outputs.len() != 1 || fc.outputs.len() != 1 {
+            return false;
+        }
+        let (flat, map, out) = (rs.outputs[0], rs.inputs[0], fc.outputs[0]);
+        let elems = |t: usize| net.bytes[t] / net.esize[t].max(1);
+        fc.inputs[0] == flat
+            && net.consumers[flat] == [j]
+            && !net.is_graph_output[flat]
+            && net.hwc[map].is_some()
+            && net.producer[map].is_some()
+            && elems(flat) == elems(map)
+            // One input row of length elems(map): MACs = outputs x inputs.
+            && fc.macs == (elems(out) * elems(map)) as u64
     }
 
     /// The paper's feasibility rule, generalised to joins: the rows x columns of the block's
@@ -217,10 +255,7 @@ impl Block {
         if let Some(r) = self.root_local {
             scale[r] = Some([1, 1]);
         }
-        for n in (0..n_ops).rev() {
-            if n == n_ops - 1 && self.mean_tail {
-                continue;
-            }
+        for n in (0..n_ops - self.tail_ops).rev() {
             let out = if n == n_ops - 1 {
                 [1, 1]
             } else {
@@ -257,7 +292,7 @@ impl Block {
         }
         let n_ops = self.last - self.first + 1;
         for n in (0..n_ops).rev() {
-            if n == n_ops - 1 && self.mean_tail {
+            if n >= n_ops - self.tail_ops {
                 out_spans[n] = None;
                 continue;
             }
@@ -288,7 +323,8 @@ impl Block {
                 if let Some(r) = self.root_local {
                     self.pull(&mut st, r, y, y);
                 }
-                st.done[n_ops - 1] = y;
+                // The tail's first op (MEAN or the flattening RESHAPE) has taken root position y.
+                st.done[n_ops - self.tail_ops] = y;
             } else {
                 self.pull(&mut st, n_ops - 1, y, y);
             }
@@ -310,7 +346,7 @@ impl Block {
                 // Position p of tensor n is written now: everything from the lowest position a
                 // consumer will still read up to p must be held.
                 let mut keep = p;
-                let mean = self.last - self.first;
+                let mean = self.last - self.first + 1 - self.tail_ops;
                 for &c in &self.cons[n] {
                     let next = st.done[c] + 1;
                     if self.mean_tail && c == mean {
@@ -349,9 +385,7 @@ impl Block {
             }
             y0 += r;
         }
-        if self.mean_tail {
-            macs += net.ops[self.last].macs;
-        }
+        macs += self.tail_macs(net);
         (rows, macs)
     }
 
@@ -359,9 +393,7 @@ impl Block {
     pub fn line_buffer(&self, net: &Net) -> (Vec<usize>, u64) {
         let (ring, computed) = self.walk(0, self.root_hw[0]);
         let mut macs: u64 = (0..computed.len()).map(|n| computed[n] * self.olen[n][1] as u64 * self.pix[n]).sum();
-        if self.mean_tail {
-            macs += net.ops[self.last].macs;
-        }
+        macs += self.tail_macs(net);
         (ring, macs)
     }
 
@@ -372,12 +404,21 @@ impl Block {
         rows * cols * c * net.esize[t]
     }
 
-    /// Accumulator bytes of a MEAN tail (one 32-bit accumulator per channel).
+    /// MACs of the tail ops (each root element is taken once).
+    fn tail_macs(&self, net: &Net) -> u64 {
+        (self.last + 1 - self.tail_ops..=self.last).map(|o| net.ops[o].macs).sum()
+    }
+
+    /// Accumulator bytes of an iterative tail: one 32-bit accumulator per channel (MEAN) or per
+    /// output (FULLY_CONNECTED).
     pub fn accumulator_bytes(&self, net: &Net) -> usize {
-        if self.mean_tail {
-            net.hwc[self.root].map(|h| h[2]).unwrap_or(0) * 4
-        } else {
-            0
+        match self.tail_ops {
+            1 => net.hwc[self.root].map(|h| h[2]).unwrap_or(0) * 4,
+            2 => {
+                let out = net.ops[self.last].outputs[0];
+                net.bytes[out] / net.esize[out].max(1) * 4
+            }
+            _ => 0,
         }
     }
 }

@@ -90,6 +90,13 @@ impl Builder {
         self.push(OpKind::Mean { axes: vec![1, 2], keep_dims: false }, vec![x], vec![1, c])
     }
 
+    /// RESHAPE to [1, h*w*c] (Keras Flatten).
+    pub fn flatten(&mut self) -> TensorId {
+        let n: usize = self.g.tensors[self.cur].shape.iter().product();
+        let x = self.cur;
+        self.push(OpKind::Reshape, vec![x], vec![1, n])
+    }
+
     pub fn fc(&mut self, n: usize) -> TensorId {
         let c = *self.g.tensors[self.cur].shape.last().unwrap_or(&1);
         let wt = self.constant(vec![n, c], DType::Int8);

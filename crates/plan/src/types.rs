@@ -59,7 +59,8 @@ pub enum BufferRole {
     /// first row the current band needs), at `((y % rows) * cols + x) * channels + c` for a
     /// line-buffer stage (`cols` = full width).
     Ring,
-    /// Per-channel 32-bit accumulators of a MEAN (iterative tail or single MEAN stage).
+    /// 32-bit accumulators: per channel for a MEAN (iterative tail or single MEAN stage), per
+    /// output for the FULLY_CONNECTED of a flatten+FC tail.
     Accumulator,
     /// Paper mode: the reference's per-layer horizontal cache `k x t x C_in`.
     PaperCache,
@@ -133,7 +134,9 @@ pub struct Stage {
     pub exec: EdgeKind,
     /// Rows of the root tensor produced per band (1 for line buffers and paper mode).
     pub band_rows: usize,
-    /// The block ends in a MEAN fed row by row (its input never exists whole).
+    /// The block ends in an iterative tail fed as the root's elements arrive, so the root
+    /// never exists whole: a MEAN over height and width, or a RESHAPE flattening the root
+    /// followed by a FULLY_CONNECTED (the flattened vector has no buffer at all).
     pub iterative_tail: bool,
     /// The root tensor the walk runs over: the last op's output, or the MEAN's input.
     pub root_tensor: Option<usize>,

@@ -156,7 +156,8 @@ fn reference(g: &Graph, net: &Net) -> Vec<Option<T>> {
                 }
                 out.v.iter_mut().for_each(|v| *v /= (t.h * t.w) as f64);
             }
-            OpKind::FullyConnected { .. } | OpKind::Softmax { .. } | OpKind::Reshape => {
+            OpKind::Reshape => out.v.clone_from(&ts[ins[0]].as_ref().unwrap().v),
+            OpKind::FullyConnected { .. } | OpKind::Softmax { .. } => {
                 let t = ts[ins[0]].as_ref().unwrap();
                 for (n, v) in out.v.iter_mut().enumerate() {
                     *v = t.v.iter().enumerate().map(|(i, x)| x * weight(o, n * 1000 + i)).sum();
@@ -310,18 +311,29 @@ impl Sim<'_> {
         }
     }
 
+    /// The iterative tail takes root elements (rows x cols): a MEAN adds them per channel, an
+    /// FC adds W[o, flat index] * v into every output.
     fn accumulate(&mut self, rows: (i64, i64), cols: (i64, i64)) {
-        let l = self.local(self.b.root).expect("root is internal");
+        let tail = self.n_ops() - self.b.tail_ops;
+        let [_, w, c] = hwc(self.g, self.b.root);
+        let fc = self.b.tail_ops == 2;
         for y in rows.0..=rows.1 {
             for x in cols.0..=cols.1 {
-                for ch in 0..self.acc.len() {
-                    let v = self.read(self.n_ops() - 1, 0, y, x, ch).expect("in map");
-                    self.acc[ch] += v;
+                for ch in 0..c {
+                    let v = self.read(tail, 0, y, x, ch).expect("in map");
+                    if fc {
+                        let idx = (y as usize * w + x as usize) * c + ch;
+                        for o in 0..self.acc.len() {
+                            self.acc[o] += v * weight(self.b.last, o * 1000 + idx);
+                        }
+                        self.macs += self.acc.len() as u64;
+                    } else {
+                        self.acc[ch] += v;
+                        self.macs += 1;
+                    }
                 }
-                self.macs += self.acc.len() as u64;
             }
         }
-        let _ = l;
     }
 }
 
@@ -355,12 +367,13 @@ fn run_block(g: &Graph, net: &Net, ts: &[Option<T>], b: &Block, kind: EdgeKind) 
         line: kind == EdgeKind::LineBuffer,
         done: vec![-1; n_ops],
         out: T::zeros(h, w, c),
-        acc: vec![0.0; if b.mean_tail { root_c } else { 0 }],
+        acc: vec![0.0; if b.tail_ops == 2 { c } else if b.mean_tail { root_c } else { 0 }],
         macs: 0,
     };
     let [rh, rw, _] = hwc(g, b.root);
     // The op whose output is the root: the last op, or the MEAN's producer.
     let root_op = if b.mean_tail { sim.local(b.root).unwrap() } else { n_ops - 1 };
+    let tail_first = n_ops - b.tail_ops;
     match kind {
         EdgeKind::HCache { rows: r } => {
             let mut y0 = 0;
@@ -372,7 +385,7 @@ fn run_block(g: &Graph, net: &Net, ts: &[Option<T>], b: &Block, kind: EdgeKind) 
                     span[l] = Some((y0 as i64, y1 as i64));
                 }
                 for n in (0..n_ops).rev() {
-                    if b.mean_tail && n == n_ops - 1 {
+                    if n >= n_ops - b.tail_ops {
                         continue;
                     }
                     let out = if n == n_ops - 1 { Some((y0 as i64, y1 as i64)) } else { span[n] };
@@ -392,6 +405,7 @@ fn run_block(g: &Graph, net: &Net, ts: &[Option<T>], b: &Block, kind: EdgeKind) 
                 sim.done.iter_mut().for_each(|d| *d = -1);
                 for x in 0..rw as i64 {
                     sim.pull(root_op, x, x, 1);
+                    sim.done[tail_first.min(n_ops - 1)] = x;
                     if b.mean_tail {
                         sim.accumulate((y0 as i64, y1 as i64), (x, x));
                     }
@@ -402,15 +416,18 @@ fn run_block(g: &Graph, net: &Net, ts: &[Option<T>], b: &Block, kind: EdgeKind) 
         _ => {
             for y in 0..rh as i64 {
                 sim.pull(root_op, y, y, 0);
+                sim.done[tail_first.min(n_ops - 1)] = y;
                 if b.mean_tail {
                     sim.accumulate((y, y), (0, rw as i64 - 1));
                 }
             }
         }
     }
-    if b.mean_tail {
+    if b.tail_ops == 1 {
         let n = (rh * rw) as f64;
         sim.out.v = sim.acc.iter().map(|s| s / n).collect();
+    } else if b.tail_ops == 2 {
+        sim.out.v = sim.acc.clone();
     }
     (sim.out, sim.macs)
 }
@@ -475,4 +492,20 @@ fn strided_wide_kernels_and_pools_run_in_their_rings() {
     b.mean();
     let n = check_graph(&b.finish());
     assert!(n > 20, "only {n} fused edges");
+}
+
+#[test]
+fn flatten_fc_tail_accumulates_in_its_rings() {
+    let mut b = synth::Builder::new("fc_tail", 12, 10, 2);
+    b.conv(4, 3, 2);
+    b.dw(3, 1);
+    b.conv(3, 1, 1);
+    b.flatten();
+    b.fc(5);
+    b.softmax();
+    let g = b.finish();
+    let planner = Planner::new(&g, Mode::Full).unwrap();
+    assert!(planner.dag.edges.iter().any(|e| e.to == 5 && e.kind != EdgeKind::Layer), "an FC tail edge exists");
+    let n = check_graph(&g);
+    assert!(n > 5, "only {n} fused edges");
 }
