@@ -107,6 +107,17 @@ mod tests {
             let config = std::str::from_utf8(&p.file(".cargo/config.toml").unwrap().bytes).unwrap();
             assert!(config.contains(&format!("target = \"{}\"", b.target)) && config.contains(&b.runner));
             assert_eq!(p.file("memory.x").is_some(), matches!(b.family, Family::CortexM | Family::Riscv), "{}", b.id);
+            if let Some(lock) = p.file("Cargo.lock") {
+                let lock = std::str::from_utf8(&lock.bytes).unwrap();
+                assert!(lock.contains(&format!("name = \"{}\"", p.root)) && lock.contains("name = \"msf-runtime\""), "{}", b.id);
+                // Sorted by package name, as cargo writes it.
+                let names: Vec<&str> = lock.lines().filter_map(|l| l.strip_prefix("name = ")).collect();
+                let mut sorted = names.clone();
+                sorted.sort();
+                assert_eq!(names, sorted, "{}", b.id);
+            } else {
+                assert_eq!(b.family, Family::Xtensa);
+            }
             // The runtime is copied unchanged.
             for (rel, bytes) in runtime_files::RUNTIME_FILES {
                 assert_eq!(&p.file(&format!("msf-runtime/{rel}")).unwrap().bytes[..], *bytes);

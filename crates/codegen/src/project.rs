@@ -268,6 +268,9 @@ pub fn emit_with_model_module(board: &Board, fw: &Firmware, force: bool, model_r
         Family::Esp32c3 => {}
         Family::Xtensa => add("rust-toolchain.toml", b"[toolchain]\nchannel = \"esp\"\n".to_vec()),
     }
+    if let Some(lock) = lockfile(board, &root) {
+        add("Cargo.lock", lock.into_bytes());
+    }
     for (rel, bytes) in crate::runtime_files::RUNTIME_FILES {
         add(&format!("msf-runtime/{rel}"), bytes.to_vec());
     }
@@ -282,6 +285,37 @@ const MAIN_CORTEX_M: &str = include_str!("../templates/main_cortex_m.rs");
 const MAIN_RISCV: &str = include_str!("../templates/main_riscv.rs");
 const MAIN_ESP32C3: &str = include_str!("../templates/main_esp32c3.rs");
 const MAIN_XTENSA: &str = include_str!("../templates/main_xtensa.rs");
+/// Cargo.lock files of projects that built and ran here (tests/tests/emit_*.rs), with the root
+/// package's name as `{{CRATE}}`: emitted projects resolve to the same dependency versions.
+const LOCK_CORTEX_M: &str = include_str!("../templates/Cargo.lock.cortex-m");
+const LOCK_CORTEX_M_RP2040: &str = include_str!("../templates/Cargo.lock.cortex-m-rp2040");
+const LOCK_RISCV: &str = include_str!("../templates/Cargo.lock.riscv");
+const LOCK_ESP32C3: &str = include_str!("../templates/Cargo.lock.esp32c3");
+
+/// The project's Cargo.lock: the family's template with the root package renamed, its
+/// `[[package]]` entries re-sorted by name as cargo writes them. None for Xtensa (never built here).
+fn lockfile(board: &Board, krate: &str) -> Option<String> {
+    let template = match board.family {
+        Family::CortexM if board.has_extra("rp2040-boot2") => LOCK_CORTEX_M_RP2040,
+        Family::CortexM => LOCK_CORTEX_M,
+        Family::Riscv => LOCK_RISCV,
+        Family::Esp32c3 => LOCK_ESP32C3,
+        Family::Xtensa => return None,
+    };
+    let text = template.replace("name = \"{{CRATE}}\"", &format!("name = \"{krate}\""));
+    let mut parts = text.split("\n[[package]]\n");
+    let head = parts.next().unwrap_or_default().to_string();
+    let mut packages: Vec<&str> = parts.collect();
+    let key = |p: &str| p.lines().find_map(|l| l.strip_prefix("name = \"")).unwrap_or("").trim_end_matches('"').to_string();
+    packages.sort_by_key(|p| key(p));
+    let mut out = head;
+    for p in packages {
+        out.push_str("\n[[package]]\n");
+        out.push_str(p);
+    }
+    Some(out)
+}
+
 const STACK_RS: &str = include_str!("../templates/stack.rs");
 const BUILD_RS: &str = include_str!("../templates/build.rs.in");
 

@@ -25,7 +25,7 @@ fn sp() -> usize {
 }
 
 fn bottom() -> usize {
-    (unsafe { core::ptr::addr_of!(__euninit) } as usize + 3) & !3
+    (core::ptr::addr_of!(__euninit) as usize + 3) & !3
 }
 
 /// Fill [end of statics, stack pointer - 16) with the pattern (memory below the stack pointer is
@@ -44,7 +44,7 @@ pub fn paint() {
 /// Bytes of stack used so far: from the top of the stack down to the lowest overwritten word.
 #[inline(never)]
 pub fn used() -> usize {
-    let top = unsafe { core::ptr::addr_of!(_stack_start) } as usize;
+    let top = core::ptr::addr_of!(_stack_start) as usize;
     let mut a = bottom();
     // SAFETY: reads RAM between the statics and the top of the stack.
     while a < top && unsafe { core::ptr::read_volatile(a as *const u32) } == PAINT {

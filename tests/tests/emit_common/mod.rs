@@ -51,13 +51,15 @@ pub fn unpack(zip_bytes: &[u8], dest: &Path) -> PathBuf {
 /// the ELF read right after it together.
 static BUILD: Mutex<()> = Mutex::new(());
 
-/// `cargo build --release` in `project`; returns the ELF (target/<triple>/release/<package>).
+/// `cargo build --release --locked` in `project` (--locked: the emitted Cargo.lock must be
+/// complete, so projects build with the dependency versions tested here); returns the ELF
+/// (target/<triple>/release/<package>).
 pub fn cargo_build(project: &Path, triple: &str, package: &str) -> PathBuf {
     let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let t0 = Instant::now();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
-        .args(["build", "--release", "--quiet"])
+        .args(["build", "--release", "--locked", "--quiet"])
         .current_dir(project)
         // The outer `cargo test` environment must not leak into the firmware build.
         .env_remove("RUSTFLAGS")
