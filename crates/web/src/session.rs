@@ -201,7 +201,8 @@ impl Session {
             }
         }
         if let Some(b) = plan.budget {
-            if !plan.fits {
+            // The planner's own fallback note already says it (with its numbers).
+            if !plan.fits && !notes.iter().any(|n| n.contains("no plan fits")) {
                 notes.push(format!("no plan fits the budget of {}: the smallest peak is {}", views::svg::bytes(b), views::svg::bytes(plan.peak_incl_io)));
             }
         }
@@ -358,6 +359,7 @@ mod tests {
         let r = s.plan(Options { ram_budget: Some(16), ..Default::default() }, &mut quiet()).unwrap();
         assert!(!r.plan.fits);
         assert!(r.notes.iter().any(|n| n.contains("least-RAM plan")), "{:?}", r.notes);
+        assert_eq!(r.notes.iter().filter(|n| n.contains("no plan fits")).count(), 1, "said once: {:?}", r.notes);
         assert_eq!(Some(r.pareto.len() - 1), r.chosen, "the least-RAM point is the last of the front");
     }
 
