@@ -69,7 +69,9 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         let e = e?;
         let p = e.path();
         let name = e.file_name();
-        if name.to_string_lossy().starts_with('.') {
+        // Dot files and the icon generator script are not part of the site.
+        let n = name.to_string_lossy();
+        if n.starts_with('.') || n.ends_with(".py") {
             continue;
         }
         if p.is_dir() {
