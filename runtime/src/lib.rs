@@ -13,6 +13,7 @@
 //! Nothing here panics on a corrupted blob or a bad call: every entry point checks its sizes and
 //! returns an [`Error`].
 
+pub mod fused;
 pub mod ops;
 pub mod program;
 pub mod quant;

@@ -310,3 +310,16 @@ fn concat_requant_by_hand() {
     crate::ops::strided_requant_i8(2, 2, &src, 2, &mut dst, 4, (2.0, -4.0, -1)).unwrap();
     assert_eq!(dst, [-1, 1, 0, 0, 15, -128, 0, 0]);
 }
+
+#[test]
+fn simd_dot_equals_scalar_for_every_length() {
+    let mut rng = Rng(4242);
+    let a: [i8; 100] = core::array::from_fn(|_| rng.i8());
+    let b: [i8; 100] = core::array::from_fn(|_| rng.i8());
+    for n in 0..100 {
+        let want = a[..n].iter().zip(&b[..n]).fold(0i32, |s, (&x, &y)| s + x as i32 * y as i32);
+        assert_eq!(crate::spatial::dot_i8(&a[..n], &b[..n]), want, "n = {n}");
+    }
+    // Extremes: -128 * -128 summed 100 times.
+    assert_eq!(crate::spatial::dot_i8(&[-128; 100], &[-128; 100]), 1_638_400);
+}

@@ -15,6 +15,10 @@ use msf_runtime::quant::{activation_range_i8, quantize_multiplier, softmax_param
 use msf_runtime::Geom;
 use std::collections::HashMap;
 
+mod fused;
+pub use fused::{compile_plan, run_plan, PlanRunner};
+pub use msf_runtime::fused::Stats;
+
 /// Why a graph cannot be compiled or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -30,6 +34,9 @@ pub enum ExecError {
     Runtime(msf_runtime::Error),
     #[error("program too large for 32-bit offsets")]
     TooLarge,
+    /// A plan that cannot be lowered (paper mode, another graph's plan, a stage too long).
+    #[error("plan stage {stage}: {what}")]
+    Plan { stage: usize, what: String },
 }
 
 impl From<msf_runtime::Error> for ExecError {
@@ -281,8 +288,9 @@ pub fn compile_with(g: &Graph, kernels: Kernels) -> Result<Compiled> {
 }
 
 /// Receptive fields up to this length get input-major conv weights (`spatial::conv_io_i8`).
-/// 0: measured on the corpus (thread CPU time, x86 SSE2, a loaded 2-core machine) input-major
-/// was not reliably faster than OHWI dot products at any threshold, so OHWI is used throughout.
+/// 0: measured on the corpus (thread CPU time and callgrind instruction counts, x86_64 with the
+/// SSE2 dot product) input-major was within a few percent of OHWI at thresholds 16..128 and
+/// worse above, so OHWI is used throughout.
 const IO_MAX_K: usize = 0;
 
 /// Per-output-channel multipliers and shifts for `real[c] = in_scale * w_scale[c] / out_scale`,

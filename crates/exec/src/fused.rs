@@ -1,0 +1,314 @@
+//! Lowering a [`msf_plan::Plan`] (full mode) into a fused program blob
+//! (`msf_runtime::fused`): layer stages become ordinary layer records, fused stages become
+//! stage records whose ops address the plan's rings, every buffer at the plan's `offset`, the
+//! arena exactly the plan's `arena_size`.
+
+use super::{lower_op, nhwc, AlignedBuf, Compiled, ExecError, Kernels, PendingLayer, Runner, Weights};
+use msf_model::{DType, Graph, OpKind, TensorId};
+use msf_plan::{BufferRole, EdgeKind, Mode, Plan, StageKind};
+use msf_runtime::fused::{f, hdr_words, kind, FusedProgram, Stats, MAX_OPS, OP_WORDS, STAGE_WORDS, WHOLE};
+use msf_runtime::program::{self, hdr, w, Layer, Op, HEADER_WORDS, IO_WORDS, LAYER_WORDS, WEIGHT_ALIGN};
+use std::collections::HashMap;
+
+type Result<T> = std::result::Result<T, ExecError>;
+
+fn bad(stage: usize, what: impl Into<String>) -> ExecError {
+    ExecError::Plan { stage, what: what.into() }
+}
+
+/// Lower `g` as `plan` says. Errors: a paper-mode plan, a plan for another graph (ops not
+/// covered, buffers missing), a fused stage of more than [`MAX_OPS`] ops, an op that cannot
+/// run inside a fused stage (channel concatenation), and everything [`super::compile`] refuses.
+pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled> {
+    if plan.mode != Mode::Full {
+        return Err(bad(0, "paper-mode plans are figures only; plan in full mode to run"));
+    }
+    if let Some((i, _)) = g.first_opaque() {
+        return Err(super::unsupported(g, i, "this op cannot be run (unknown to the runtime)"));
+    }
+    let n_ops = g.ops.len();
+    let mut next = 0;
+    for s in &plan.stages {
+        if s.first_op != next || s.last_op < s.first_op || s.last_op >= n_ops {
+            return Err(bad(s.index, format!("stage covers ops {}..={}, expected to start at {next} (plan for another graph?)", s.first_op, s.last_op)));
+        }
+        next = s.last_op + 1;
+    }
+    if next != n_ops {
+        return Err(bad(plan.stages.len(), format!("the plan covers {next} of {n_ops} ops")));
+    }
+    if plan.arena_size > u32::MAX as usize {
+        return Err(ExecError::TooLarge);
+    }
+    // Whole tensors at their offsets; rings (for lowering only) at theirs.
+    let mut placement: HashMap<TensorId, (usize, usize)> = HashMap::new();
+    let mut lower_place: HashMap<TensorId, (usize, usize)> = HashMap::new();
+    let mut rings: HashMap<TensorId, &msf_plan::Buffer> = HashMap::new();
+    let mut accs: HashMap<usize, usize> = HashMap::new();
+    for b in &plan.buffers {
+        if b.offset + b.size > plan.arena_size {
+            return Err(bad(b.first_stage, format!("buffer {} ends at {} beyond the arena of {}", b.id, b.offset + b.size, plan.arena_size)));
+        }
+        match (b.role, b.tensor, b.op) {
+            (BufferRole::Tensor, Some(t), _) if t < g.tensors.len() => {
+                placement.insert(t, (b.offset, b.size));
+                lower_place.insert(t, (b.offset, b.size));
+            }
+            (BufferRole::Ring, Some(t), _) if t < g.tensors.len() => {
+                lower_place.insert(t, (b.offset, b.size));
+                rings.insert(t, b);
+            }
+            (BufferRole::Accumulator, _, Some(o)) => {
+                accs.insert(o, b.offset);
+            }
+            (BufferRole::PaperCache, ..) => return Err(bad(b.first_stage, "paper cache buffer")),
+            _ => return Err(bad(b.first_stage, format!("buffer {} names no tensor of this graph", b.id))),
+        }
+    }
+    let producer: HashMap<TensorId, usize> = g.ops.iter().enumerate().flat_map(|(i, op)| op.outputs.iter().map(move |&t| (t, i))).collect();
+
+    let mut wts = Weights::default();
+    let mut layers: Vec<PendingLayer> = Vec::new();
+    let mut op_layers = vec![0..0; n_ops];
+    // Stage table words, and the positions in it of weight offsets still section-relative.
+    let mut stage_words: Vec<u32> = Vec::new();
+    let mut stage_wfix: Vec<usize> = Vec::new();
+    for st in &plan.stages {
+        let base = stage_words.len();
+        if st.kind == StageKind::Layer {
+            let start = layers.len();
+            for i in st.first_op..=st.last_op {
+                let s0 = layers.len();
+                let op = &g.ops[i];
+                if matches!(op.kind, OpKind::Reshape) {
+                    // The plan gives a reshape's output its own buffer: copy the bytes.
+                    let (x, y) = (op.inputs[0], op.outputs[0]);
+                    let (&(xo, xl), &(yo, yl)) = (
+                        placement.get(&x).ok_or_else(|| bad(st.index, format!("no buffer for tensor {x}")))?,
+                        placement.get(&y).ok_or_else(|| bad(st.index, format!("no buffer for tensor {y}")))?,
+                    );
+                    if xl != yl {
+                        return Err(super::unsupported(g, i, "RESHAPE changes the byte size"));
+                    }
+                    let mut l = Layer::new(Op::Copy);
+                    l.set(w::TAG, y as u32).set(w::IN0, xo as u32).set(w::OUT, yo as u32);
+                    l.set(w::P0, 1).set(w::P1, xl as u32).set(w::P2, xl as u32).set(w::P3, xl as u32);
+                    layers.push(PendingLayer { layer: l, weight_words: vec![] });
+                } else {
+                    lower_op(g, i, &lower_place, kernels, &mut wts, &mut layers)?;
+                }
+                op_layers[i] = s0..layers.len();
+            }
+            stage_words.extend_from_slice(&[kind::LAYER, start as u32, (layers.len() - start) as u32, 0, 0, 0, STAGE_WORDS as u32, 0]);
+            continue;
+        }
+        // A flatten+FC tail: the RESHAPE (op last-1) has no buffer and no record; the FC reads
+        // the root ring directly, flattened row-major.
+        let fc_tail = st.iterative_tail
+            && st.last_op >= st.first_op + 2
+            && matches!(g.ops[st.last_op].kind, OpKind::FullyConnected { .. })
+            && matches!(g.ops[st.last_op - 1].kind, OpKind::Reshape);
+        let skip = if fc_tail { Some(st.last_op - 1) } else { None };
+        if let Some(r) = skip {
+            lower_place.entry(g.ops[r].outputs[0]).or_insert((0, 0));
+        }
+        let n = st.last_op - st.first_op + 1 - fc_tail as usize;
+        if n > MAX_OPS {
+            return Err(bad(st.index, format!("fused stage of {n} ops; the runtime holds at most {MAX_OPS}")));
+        }
+        let (k, a) = match st.exec {
+            EdgeKind::HCache { rows } => (kind::H_CACHE, rows as u32),
+            EdgeKind::LineBuffer => (kind::LINE_BUFFER, 0),
+            other => return Err(bad(st.index, format!("fused stage with exec {other:?}"))),
+        };
+        let root = st.root_tensor.ok_or_else(|| bad(st.index, "fused stage without a root tensor"))?;
+        let (rh, rw, _) = nhwc(&g.tensors[root]).ok_or_else(|| bad(st.index, "root is not a map"))?;
+        stage_words.extend_from_slice(&[k, a, n as u32, rh as u32, rw as u32, st.iterative_tail as u32, (STAGE_WORDS + n * (LAYER_WORDS + OP_WORDS)) as u32, 0]);
+        for i in st.first_op..=st.last_op {
+            if Some(i) == skip {
+                continue;
+            }
+            let op = &g.ops[i];
+            let err = |what: &str| super::unsupported(g, i, format!("in fused stage {}: {what}", st.index));
+            let mut tmp = Vec::new();
+            lower_op(g, i, &lower_place, kernels, &mut wts, &mut tmp)?;
+            if tmp.len() != 1 {
+                return Err(err("lowers to several runtime layers (channel concatenation) and cannot stream"));
+            }
+            let pl = tmp.pop().expect("one layer");
+            let y = op.outputs[0];
+            let mut acts = g.activation_inputs(i);
+            if let (Some(r), true) = (skip, i == st.last_op) {
+                // The FC of a flatten tail reads the RESHAPE's input (the root).
+                acts = vec![g.ops[r].inputs[0]];
+            }
+            let mut fw = [0u32; OP_WORDS];
+            fw[f::SRC0] = WHOLE;
+            fw[f::SRC1] = WHOLE;
+            for (q, &t) in acts.iter().enumerate().take(2) {
+                if let Some(&p) = producer.get(&t) {
+                    if p >= st.first_op && p < i {
+                        if !rings.contains_key(&t) {
+                            return Err(err(&format!("in-stage tensor {t} has no ring")));
+                        }
+                        fw[if q == 0 { f::SRC0 } else { f::SRC1 }] = (p - st.first_op) as u32;
+                    } else if !placement.contains_key(&t) {
+                        return Err(err(&format!("input tensor {t} has no whole buffer")));
+                    }
+                }
+            }
+            let x0 = *acts.first().ok_or_else(|| err("no activation input"))?;
+            let (ih, iw, ic) = nhwc(&g.tensors[x0]).ok_or_else(|| err("input is not a map"))?;
+            fw[f::IN_H] = ih as u32;
+            fw[f::IN_W] = iw as u32;
+            fw[f::IN_C] = ic as u32;
+            if let Some(&x1) = acts.get(1) {
+                fw[f::IN1_C] = nhwc(&g.tensors[x1]).ok_or_else(|| err("input 1 is not a map"))?.2 as u32;
+            }
+            let es = g.tensors[y].dtype.size().ok_or_else(|| err("output dtype"))?;
+            fw[f::ES] = es as u32;
+            let mut layer = pl.layer;
+            if i == st.last_op && st.iterative_tail {
+                fw[f::OUT_MODE] = 2;
+                let c = g.tensors[y].num_elements();
+                fw[f::H] = 1;
+                fw[f::W] = 1;
+                fw[f::C] = c as u32;
+                fw[f::ACC] = *accs.get(&i).ok_or_else(|| err("iterative tail without an accumulator buffer"))? as u32;
+            } else {
+                let (h, wd, c) = nhwc(&g.tensors[y]).ok_or_else(|| err("output is not a map"))?;
+                fw[f::H] = h as u32;
+                fw[f::W] = wd as u32;
+                fw[f::C] = c as u32;
+                if i == st.last_op {
+                    fw[f::OUT_MODE] = 1;
+                    if !placement.contains_key(&y) {
+                        return Err(err("stage output has no whole buffer"));
+                    }
+                } else {
+                    let r = rings.get(&y).ok_or_else(|| err(&format!("intermediate tensor {y} has no ring")))?;
+                    if r.channels != c || r.elem_bytes != es {
+                        return Err(err("ring channels/element size differ from the tensor"));
+                    }
+                    fw[f::OUT_MODE] = 0;
+                    fw[f::RING_ROWS] = r.rows as u32;
+                    fw[f::RING_COLS] = r.cols as u32;
+                    layer.set(w::OUT, r.offset as u32);
+                }
+            }
+            let at = stage_words.len();
+            stage_words.extend_from_slice(&layer.words);
+            stage_words.extend_from_slice(&fw);
+            stage_wfix.extend(pl.weight_words.iter().map(|&wi| at + wi));
+        }
+        debug_assert_eq!(stage_words.len() - base, STAGE_WORDS + n * (LAYER_WORDS + OP_WORDS));
+    }
+
+    // Assemble: header, io table, layers, stage table, weights.
+    let n_io = g.inputs.len() + g.outputs.len();
+    let io_off = HEADER_WORDS * 4;
+    let layers_off = io_off + n_io * IO_WORDS * 4;
+    let stages_off = layers_off + layers.len() * LAYER_WORDS * 4;
+    let weights_off = (stages_off + stage_words.len() * 4).next_multiple_of(WEIGHT_ALIGN);
+    let total = weights_off + wts.bytes.len();
+    if total > u32::MAX as usize {
+        return Err(ExecError::TooLarge);
+    }
+    let mut blob = vec![0u8; total];
+    let put = |blob: &mut Vec<u8>, word: usize, v: u32| blob[word * 4..word * 4 + 4].copy_from_slice(&v.to_le_bytes());
+    blob[0..4].copy_from_slice(&program::MAGIC);
+    put(&mut blob, hdr::VERSION, program::VERSION);
+    put(&mut blob, hdr::TOTAL_LEN, total as u32);
+    put(&mut blob, hdr::ARENA_SIZE, plan.arena_size as u32);
+    put(&mut blob, hdr::N_LAYERS, layers.len() as u32);
+    put(&mut blob, hdr::LAYERS_OFF, layers_off as u32);
+    put(&mut blob, hdr::N_INPUTS, g.inputs.len() as u32);
+    put(&mut blob, hdr::N_OUTPUTS, g.outputs.len() as u32);
+    put(&mut blob, hdr::IO_OFF, io_off as u32);
+    put(&mut blob, hdr::WEIGHTS_OFF, weights_off as u32);
+    put(&mut blob, hdr::WEIGHTS_LEN, wts.bytes.len() as u32);
+    put(&mut blob, hdr_words::N_STAGES, plan.stages.len() as u32);
+    put(&mut blob, hdr_words::STAGES_OFF, stages_off as u32);
+    for (kk, &t) in g.inputs.iter().chain(&g.outputs).enumerate() {
+        let (off, len) = *placement.get(&t).ok_or_else(|| ExecError::Tensor {
+            id: t,
+            name: g.tensors[t].name.clone(),
+            what: "graph input/output has no buffer in the plan".into(),
+        })?;
+        let dt = match g.tensors[t].dtype {
+            DType::Int8 => program::dtype::INT8,
+            DType::Float32 => program::dtype::FLOAT32,
+            DType::Int32 => program::dtype::INT32,
+            DType::UInt8 => program::dtype::UINT8,
+            other => return Err(ExecError::Tensor { id: t, name: g.tensors[t].name.clone(), what: format!("{other} graph input/output") }),
+        };
+        let base = io_off / 4 + kk * IO_WORDS;
+        for (j, v) in [off as u32, len as u32, dt, t as u32].into_iter().enumerate() {
+            put(&mut blob, base + j, v);
+        }
+    }
+    for (kk, pl) in layers.iter_mut().enumerate() {
+        for &wi in &pl.weight_words {
+            pl.layer.words[wi] += weights_off as u32;
+        }
+        let o = layers_off + kk * LAYER_WORDS * 4;
+        blob[o..o + LAYER_WORDS * 4].copy_from_slice(&pl.layer.to_bytes());
+    }
+    for &at in &stage_wfix {
+        stage_words[at] += weights_off as u32;
+    }
+    for (j, v) in stage_words.iter().enumerate() {
+        blob[stages_off + j * 4..stages_off + j * 4 + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    blob[weights_off..].copy_from_slice(&wts.bytes);
+    Ok(Compiled {
+        blob,
+        arena_size: plan.arena_size,
+        placement,
+        op_layers,
+        inputs: g.inputs.clone(),
+        outputs: g.outputs.clone(),
+        nchw_io: g.format == "onnx",
+    })
+}
+
+/// A planned program ready to run: the arena is exactly the plan's `arena_size` bytes.
+pub struct PlanRunner<'g> {
+    runner: Runner<'g>,
+}
+
+impl<'g> PlanRunner<'g> {
+    pub fn new(graph: &'g Graph, plan: &Plan, kernels: Kernels) -> Result<Self> {
+        let compiled = compile_plan(graph, plan, kernels)?;
+        let blob = AlignedBuf::from_bytes(&compiled.blob);
+        FusedProgram::parse(blob.as_ref())?;
+        let arena = AlignedBuf::zeroed(compiled.arena_size);
+        Ok(PlanRunner { runner: Runner { graph, compiled, blob, arena } })
+    }
+    pub fn compiled(&self) -> &Compiled {
+        &self.runner.compiled
+    }
+    /// Write the single graph input from file bytes (NCHW for ONNX graphs).
+    pub fn set_input(&mut self, input: &[u8]) -> Result<()> {
+        self.runner.set_input(input)
+    }
+    /// Run every stage; returns what the runtime measured (high-water mark).
+    pub fn run(&mut self) -> Result<Stats> {
+        let prog = FusedProgram::parse(self.runner.blob.as_ref())?;
+        Ok(prog.run(self.runner.arena.as_mut())?)
+    }
+    pub fn output(&self) -> Vec<u8> {
+        self.runner.output()
+    }
+    pub fn arena(&self) -> &[u8] {
+        self.runner.arena.as_ref()
+    }
+}
+
+/// Compile `g` under `plan` and run it once on `input` (file bytes): (output bytes, stats).
+pub fn run_plan(g: &Graph, plan: &Plan, kernels: Kernels, input: &[u8]) -> Result<(Vec<u8>, Stats)> {
+    let mut r = PlanRunner::new(g, plan, kernels)?;
+    r.set_input(input)?;
+    let st = r.run()?;
+    Ok((r.output(), st))
+}

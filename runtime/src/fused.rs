@@ -1,0 +1,968 @@
+//! The fused executor: runs a planned program stage by stage, fused stages patch by patch in
+//! rings of exactly the planned size (the pull schedule of /work/notes/plan-api.md).
+//!
+//! A fused program is an ordinary program blob (layer records, io table, weights) plus a stage
+//! table, found through header words [`hdr_words::N_STAGES`] and [`hdr_words::STAGES_OFF`]
+//! (reserved, zero, in a layer-only blob):
+//!
+//! ```text
+//! stage    STAGE_WORDS: KIND (0 layer, 1 h_cache, 2 line_buffer), A (layer: first layer
+//!          index; h_cache: band rows R), B (layer: layer count; fused: op count), ROOT_H,
+//!          ROOT_W, TAIL (1: the last op is a MEAN fed root row by root row), LEN (words of
+//!          this record), 0
+//! op       (fused stages only, B of them) a 32-word layer record (program::w) followed by
+//!          OP_WORDS fused words (see [`f`])
+//! ```
+//!
+//! Layer records inside a fused stage address rings, not whole tensors: their `IN0/IN1/OUT`
+//! words are the buffer offsets the plan gave, and the fused words say how a buffer is
+//! addressed. Every buffer is checked against the arena by [`FusedProgram::parse`], every op's
+//! output buffer is disjoint from its inputs', and every element access at run time is a
+//! bounds-checked slice of its own buffer: an access outside a planned buffer is an error.
+//!
+//! Kernels are the layer executor's own ([`crate::spatial`], [`crate::ops`]), called on
+//! windows: a whole output column (H-cache) or row (line buffer) at once when every input
+//! window is contiguous in its ring, else pixel by pixel from a stack patch gathered through
+//! the ring addressing. Same arithmetic as layer by layer, so the same bytes.
+
+use crate::ops::{self, AddParams};
+use crate::program::{as_f32, as_f32_mut, as_i32, as_i8, as_i8_mut, w, Layer, Op, Program, LAYER_WORDS};
+use crate::quant::mul_by_quantized_multiplier;
+use crate::spatial::{self, Geom};
+use crate::view::{InView, OutWindow};
+use crate::Error;
+
+/// Header words of the stage table (reserved words of the layer-only format).
+pub mod hdr_words {
+    pub const N_STAGES: usize = 11;
+    pub const STAGES_OFF: usize = 12;
+}
+
+/// Most ops one fused stage may hold (fixed-size stack state).
+pub const MAX_OPS: usize = 32;
+pub const STAGE_WORDS: usize = 8;
+pub const OP_WORDS: usize = 16;
+/// Bytes of the stack patch a wrapped window is gathered into (one output pixel's window).
+pub const PATCH_BYTES: usize = 16384;
+/// `SRC0/SRC1` value of an input that is a whole tensor (not produced in the stage).
+pub const WHOLE: u32 = u32::MAX;
+
+/// Stage kinds.
+pub mod kind {
+    pub const LAYER: u32 = 0;
+    pub const H_CACHE: u32 = 1;
+    pub const LINE_BUFFER: u32 = 2;
+}
+
+/// Stage record word indices.
+pub mod s {
+    pub const KIND: usize = 0;
+    pub const A: usize = 1;
+    pub const B: usize = 2;
+    pub const ROOT_H: usize = 3;
+    pub const ROOT_W: usize = 4;
+    pub const TAIL: usize = 5;
+    pub const LEN: usize = 6;
+}
+
+/// Fused words of an op (after its 32 layer words).
+///
+/// - `SRC0`, `SRC1`: the in-stage op (index within the stage) producing input 0 / 1, or
+///   [`WHOLE`]: the input is a whole tensor at the layer's `IN0` / `IN1`.
+/// - `OUT_MODE`: 0 the output is a ring at `OUT`; 1 the output is the stage's whole output
+///   tensor at `OUT`; 2 the op is the MEAN tail: int32 (f32) accumulators at `ACC`, result at `OUT`.
+/// - `RING_ROWS`, `RING_COLS`: ring dims (mode 0).
+/// - `H`, `W`, `C`: the output map; `IN_H`, `IN_W`, `IN_C`: input 0's map (input 1 of a join has
+///   the output's height and width and `IN1_C` channels).
+/// - `ES`: element bytes (1 int8, 4 float32).
+pub mod f {
+    pub const SRC0: usize = 0;
+    pub const SRC1: usize = 1;
+    pub const OUT_MODE: usize = 2;
+    pub const RING_ROWS: usize = 3;
+    pub const RING_COLS: usize = 4;
+    pub const H: usize = 5;
+    pub const W: usize = 6;
+    pub const C: usize = 7;
+    pub const IN_H: usize = 8;
+    pub const IN_W: usize = 9;
+    pub const IN_C: usize = 10;
+    pub const IN1_C: usize = 11;
+    pub const ES: usize = 12;
+    pub const ACC: usize = 13;
+}
+
+fn rd(blob: &[u8], word: usize) -> Result<u32, Error> {
+    let o = word.checked_mul(4).ok_or(Error::Truncated("stage table"))?;
+    let b = blob.get(o..o + 4).ok_or(Error::Truncated("stage table"))?;
+    Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// How a buffer's elements are addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Addr {
+    /// Whole map: `(y * w + x) * c`.
+    Whole,
+    /// H-cache ring: `((y - lo) * cols + x % cols) * c`.
+    HRing,
+    /// Line buffer: `((y % rows) * cols + x) * c`.
+    LRing,
+}
+
+/// A buffer of the arena holding (part of) an `h x w x c` map.
+#[derive(Debug, Clone, Copy)]
+struct Buf {
+    off: usize,
+    /// Bytes.
+    len: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    es: usize,
+    rows: usize,
+    cols: usize,
+    addr: Addr,
+    /// First row held (H-cache band span).
+    lo: usize,
+}
+
+impl Buf {
+    /// Element index of pixel (y, x), or an error if the buffer does not hold it.
+    #[inline]
+    fn elem(&self, y: usize, x: usize) -> Result<usize, Error> {
+        let (ry, rx) = match self.addr {
+            Addr::Whole => (y, x),
+            Addr::HRing => (y.checked_sub(self.lo).ok_or(Error::BadView("row above the ring"))?, x % self.cols),
+            Addr::LRing => (y % self.rows, x),
+        };
+        if ry >= self.rows || rx >= self.cols {
+            return Err(Error::BadView("pixel outside its ring"));
+        }
+        Ok((ry * self.cols + rx) * self.c)
+    }
+    /// Is the rectangle rows `r0..r1` x cols `c0..c1` one strided block in the buffer?
+    fn contiguous(&self, r0: usize, r1: usize, c0: usize, c1: usize) -> bool {
+        if r0 >= r1 || c0 >= c1 {
+            return true;
+        }
+        match self.addr {
+            Addr::Whole => true,
+            Addr::HRing => r0 >= self.lo && r1 - self.lo <= self.rows && c0 % self.cols + (c1 - c0) <= self.cols,
+            Addr::LRing => r0 % self.rows + (r1 - r0) <= self.rows,
+        }
+    }
+    fn row_stride(&self) -> usize {
+        self.cols * self.c
+    }
+}
+
+/// What the run measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// One past the highest arena byte written.
+    pub high_water: usize,
+    /// Output pixels computed by fused ops (recomputation included).
+    pub pixels: u64,
+}
+
+/// One decoded op of a fused stage.
+#[derive(Debug, Clone, Copy)]
+struct FOp {
+    l: Layer,
+    op: Op,
+    fw: [u32; OP_WORDS],
+}
+
+impl FOp {
+    fn fu(&self, i: usize) -> usize {
+        self.fw[i] as usize
+    }
+    /// The op's output buffer; rings are addressed as the stage kind says (`line`).
+    fn out_buf(&self, line: bool) -> Buf {
+        let (h, w, c, es) = (self.fu(f::H), self.fu(f::W), self.fu(f::C), self.fu(f::ES));
+        match self.fw[f::OUT_MODE] {
+            0 => {
+                let (rows, cols) = (self.fu(f::RING_ROWS), self.fu(f::RING_COLS));
+                let addr = if line { Addr::LRing } else { Addr::HRing };
+                Buf { off: self.l.u(w::OUT), len: rows * cols * c * es, h, w, c, es, rows, cols, addr, lo: 0 }
+            }
+            _ => Buf { off: self.l.u(w::OUT), len: h * w * c * es, h, w, c, es, rows: h, cols: w, addr: Addr::Whole, lo: 0 },
+        }
+    }
+    fn is_spatial(&self) -> bool {
+        use Op::*;
+        matches!(self.op, ConvI8 | DwConvI8 | AvgPoolI8 | MaxPoolI8 | ConvF32 | DwConvF32 | AvgPoolF32 | MaxPoolF32)
+    }
+    /// Kernel window along an axis (0 rows, 1 cols): (k, s, d, pad).
+    fn win(&self, axis: usize) -> (usize, usize, usize, usize) {
+        if !self.is_spatial() {
+            return (1, 1, 1, 0);
+        }
+        let g = self.l.geom();
+        if axis == 0 {
+            (g.kh, g.stride_h, g.dil_h, g.pad_top)
+        } else {
+            (g.kw, g.stride_w, g.dil_w, g.pad_left)
+        }
+    }
+    /// Input span `[a, b]` (inclusive, clipped to `len`) for output positions `[lo, hi]`.
+    fn span_in(&self, axis: usize, lo: usize, hi: usize, len: usize) -> (usize, usize) {
+        let (k, s, d, p) = self.win(axis);
+        let a = (lo * s).saturating_sub(p);
+        let b = (hi * s + (k - 1) * d).saturating_sub(p).min(len.saturating_sub(1));
+        (a.min(b), b)
+    }
+}
+
+/// A validated fused program.
+#[derive(Debug, Clone, Copy)]
+pub struct FusedProgram<'a> {
+    pub program: Program<'a>,
+    blob: &'a [u8],
+    n_stages: usize,
+    stages_off: usize,
+}
+
+impl<'a> FusedProgram<'a> {
+    /// Validate the layer program and the stage table (every buffer inside the arena, sources
+    /// earlier in their stage, outputs disjoint from inputs, op kinds that can stream).
+    pub fn parse(blob: &'a [u8]) -> Result<Self, Error> {
+        let program = Program::parse(blob)?;
+        let n_stages = rd(blob, hdr_words::N_STAGES)? as usize;
+        let stages_off = rd(blob, hdr_words::STAGES_OFF)? as usize;
+        if stages_off % 4 != 0 || stages_off > blob.len() {
+            return Err(Error::Truncated("stage table"));
+        }
+        let p = FusedProgram { program, blob, n_stages, stages_off };
+        let mut word = stages_off / 4;
+        let mut ops = [None; MAX_OPS];
+        for i in 0..n_stages {
+            let len = p.stage_len(word)?;
+            p.validate_stage(i, word, &mut ops)?;
+            word += len;
+        }
+        Ok(p)
+    }
+
+    pub fn num_stages(&self) -> usize {
+        self.n_stages
+    }
+
+    fn stage_len(&self, word: usize) -> Result<usize, Error> {
+        let len = rd(self.blob, word + s::LEN)? as usize;
+        if len < STAGE_WORDS {
+            return Err(Error::Truncated("stage record"));
+        }
+        rd(self.blob, word + len - 1)?;
+        Ok(len)
+    }
+
+    fn op_at(&self, word: usize, k: usize) -> Result<FOp, Error> {
+        let base = word + STAGE_WORDS + k * (LAYER_WORDS + OP_WORDS);
+        let mut words = [0u32; LAYER_WORDS];
+        for (j, v) in words.iter_mut().enumerate() {
+            *v = rd(self.blob, base + j)?;
+        }
+        let mut fw = [0u32; OP_WORDS];
+        for (j, v) in fw.iter_mut().enumerate() {
+            *v = rd(self.blob, base + LAYER_WORDS + j)?;
+        }
+        let l = Layer { words };
+        let op = l.op().ok_or(Error::UnknownOp { layer: k, op: words[w::OP] })?;
+        Ok(FOp { l, op, fw })
+    }
+
+    /// Decode the ops of the fused stage at `word` into `ops`; returns their count.
+    fn load_ops(&self, word: usize, ops: &mut [Option<FOp>; MAX_OPS]) -> Result<usize, Error> {
+        let n = rd(self.blob, word + s::B)? as usize;
+        if n == 0 || n > MAX_OPS {
+            return Err(Error::BadParams("fused stage op count (1..=32)"));
+        }
+        if STAGE_WORDS + n * (LAYER_WORDS + OP_WORDS) != rd(self.blob, word + s::LEN)? as usize {
+            return Err(Error::Truncated("fused stage record length"));
+        }
+        for (k, slot) in ops.iter_mut().enumerate().take(n) {
+            *slot = Some(self.op_at(word, k)?);
+        }
+        Ok(n)
+    }
+
+    fn validate_stage(&self, i: usize, word: usize, ops: &mut [Option<FOp>; MAX_OPS]) -> Result<(), Error> {
+        let bad = |what| Error::BadLayer { layer: i, what };
+        let k = rd(self.blob, word + s::KIND)?;
+        if k == kind::LAYER {
+            let (a, b) = (rd(self.blob, word + s::A)? as usize, rd(self.blob, word + s::B)? as usize);
+            if a.checked_add(b).map_or(true, |e| e > self.program.num_layers()) {
+                return Err(bad("stage layer range"));
+            }
+            return Ok(());
+        }
+        if k != kind::H_CACHE && k != kind::LINE_BUFFER {
+            return Err(bad("stage kind"));
+        }
+        let n = self.load_ops(word, ops)?;
+        let arena = self.program.arena_size() as u64;
+        let tail = rd(self.blob, word + s::TAIL)? == 1;
+        let line = k == kind::LINE_BUFFER;
+        if line && rd(self.blob, word + s::A)? != 0 {
+            return Err(bad("line buffer band rows"));
+        }
+        if k == kind::H_CACHE && rd(self.blob, word + s::A)? == 0 {
+            return Err(bad("band rows"));
+        }
+        for j in 0..n {
+            let o = ops[j].ok_or(bad("op"))?;
+            use Op::*;
+            let ok = matches!(
+                o.op,
+                ConvI8 | DwConvI8 | AvgPoolI8 | MaxPoolI8 | ConvF32 | DwConvF32 | AvgPoolF32 | MaxPoolF32 | AddI8 | AddF32
+                    | LutI8 | RequantI8 | ClampI8 | ClampF32 | LogisticF32 | Quantize | Dequantize | MeanI8 | MeanF32 | FcI8
+                    | FcF32
+            );
+            if !ok {
+                return Err(bad("op kind that cannot run in a fused stage"));
+            }
+            if o.is_spatial() {
+                o.l.geom().validate().map_err(|_| bad("geometry"))?;
+            }
+            let (h, wd, c, es) = (o.fu(f::H) as u64, o.fu(f::W) as u64, o.fu(f::C) as u64, o.fu(f::ES) as u64);
+            if h == 0 || wd == 0 || c == 0 || !(es == 1 || es == 4) || h > 1 << 20 || wd > 1 << 20 || c > 1 << 20 {
+                return Err(bad("fused op map"));
+            }
+            let is_mean = is_tail_op(o.op);
+            if is_mean != (tail && j == n - 1) || (o.fw[f::OUT_MODE] == 2) != is_mean {
+                return Err(bad("MEAN / FULLY_CONNECTED only as the tail"));
+            }
+            if matches!(o.op, FcI8 | FcF32)
+                && (o.l.u(w::IN_H) != 1 || o.l.u(w::IN_C) as u64 != o.fu(f::IN_H) as u64 * o.fu(f::IN_W) as u64 * o.fu(f::IN_C) as u64 || o.l.u(w::OUT_C) != o.fu(f::C))
+            {
+                return Err(bad("FULLY_CONNECTED tail sizes differ from the flattened root"));
+            }
+            if o.fw[f::OUT_MODE] == 1 && j != n - 1 {
+                return Err(bad("only the last op writes a whole tensor"));
+            }
+            if o.fw[f::OUT_MODE] == 0 && (j == n - 1 || o.fu(f::RING_ROWS) == 0 || o.fu(f::RING_COLS) == 0) {
+                return Err(bad("ring"));
+            }
+            let ob = o.out_buf(line);
+            let out_range = if is_mean {
+                (o.l.u(w::OUT) as u64, o.l.u(w::OUT) as u64 + c * es)
+            } else {
+                (ob.off as u64, ob.off as u64 + ob.len as u64)
+            };
+            if out_range.1 > arena {
+                return Err(Error::OutOfBounds { layer: i, what: "fused op output outside the arena" });
+            }
+            let mut ranges = [(0u64, 0u64); 3];
+            if is_mean {
+                let a = o.fu(f::ACC) as u64;
+                if a % 4 != 0 || a + c * 4 > arena {
+                    return Err(Error::OutOfBounds { layer: i, what: "MEAN accumulators" });
+                }
+                ranges[2] = (a, a + c * 4);
+            }
+            let n_in = if matches!(o.op, AddI8 | AddF32) { 2 } else { 1 };
+            for (q, (sw, iw)) in [(f::SRC0, w::IN0), (f::SRC1, w::IN1)].into_iter().enumerate().take(n_in) {
+                let src = o.fw[sw];
+                let r = if src == WHOLE {
+                    let cc = if q == 0 { o.fu(f::IN_C) } else { o.fu(f::IN1_C) } as u64;
+                    let (ih, iw_) = if q == 0 { (o.fu(f::IN_H) as u64, o.fu(f::IN_W) as u64) } else { (h, wd) };
+                    let st = o.l.u(iw) as u64;
+                    (st, st + ih * iw_ * cc * in_es(&o) as u64)
+                } else {
+                    let p = src as usize;
+                    if p >= j {
+                        return Err(bad("source op not earlier in the stage"));
+                    }
+                    let po = ops[p].ok_or(bad("op"))?;
+                    if po.fw[f::OUT_MODE] != 0 {
+                        return Err(bad("source is not a ring"));
+                    }
+                    let pb = po.out_buf(line);
+                    let (want_c, want_h, want_w) = if q == 0 { (o.fu(f::IN_C), o.fu(f::IN_H), o.fu(f::IN_W)) } else { (o.fu(f::IN1_C), o.fu(f::H), o.fu(f::W)) };
+                    if pb.c != want_c || pb.h != want_h || pb.w != want_w || pb.es != o.fu(f::ES) && !matches!(o.op, Quantize | Dequantize) {
+                        return Err(bad("source map differs from the input map"));
+                    }
+                    (pb.off as u64, pb.off as u64 + pb.len as u64)
+                };
+                if r.1 > arena {
+                    return Err(Error::OutOfBounds { layer: i, what: "fused op input outside the arena" });
+                }
+                ranges[q] = r;
+            }
+            for r in ranges {
+                if r.0 < r.1 && r.0 < out_range.1 && out_range.0 < r.1 {
+                    return Err(bad("fused op output overlaps an input"));
+                }
+            }
+            if o.is_spatial() {
+                let g = o.l.geom();
+                if g.in_h != o.fu(f::IN_H) || g.in_w != o.fu(f::IN_W) || g.in_c != o.fu(f::IN_C) || g.out_h != o.fu(f::H) || g.out_w != o.fu(f::W) || g.out_c != o.fu(f::C) {
+                    return Err(bad("geometry differs from the fused map"));
+                }
+            } else if !is_mean && (o.fu(f::IN_H) != o.fu(f::H) || o.fu(f::IN_W) != o.fu(f::W)) {
+                return Err(bad("pointwise op changes the map size"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Run every stage on `arena` (at least `arena_size` bytes, 4-aligned); the graph input
+    /// must already be written at its io offset.
+    pub fn run(&self, arena: &mut [u8]) -> Result<Stats, Error> {
+        let mut st = Stats::default();
+        if arena.len() < self.program.arena_size() {
+            return Err(Error::ArenaTooSmall { need: self.program.arena_size(), have: arena.len() });
+        }
+        let mut word = self.stages_off / 4;
+        for _ in 0..self.n_stages {
+            let len = self.stage_len(word)?;
+            self.run_stage_at(word, arena, &mut st)?;
+            word += len;
+        }
+        Ok(st)
+    }
+
+    /// Run stage `i` alone (the host uses it to look at every stage output).
+    pub fn run_stage(&self, i: usize, arena: &mut [u8], st: &mut Stats) -> Result<(), Error> {
+        let mut word = self.stages_off / 4;
+        for _ in 0..i.min(self.n_stages) {
+            word += self.stage_len(word)?;
+        }
+        if i >= self.n_stages {
+            return Err(Error::BadParams("stage index"));
+        }
+        self.run_stage_at(word, arena, st)
+    }
+
+    fn run_stage_at(&self, word: usize, arena: &mut [u8], st: &mut Stats) -> Result<(), Error> {
+        let k = rd(self.blob, word + s::KIND)?;
+        if k == kind::LAYER {
+            let (a, b) = (rd(self.blob, word + s::A)? as usize, rd(self.blob, word + s::B)? as usize);
+            for li in a..a + b {
+                self.program.run_layer(li, arena)?;
+                let l = self.program.layer(li).ok_or(Error::Truncated("layer"))?;
+                // The end of what the layer writes: its output offset plus its output bytes.
+                st.high_water = st.high_water.max(l.u(w::OUT) + out_bytes(&l));
+            }
+            return Ok(());
+        }
+        let mut ops = [None; MAX_OPS];
+        let n = self.load_ops(word, &mut ops)?;
+        let mut fo = [FOp { l: Layer { words: [0; LAYER_WORDS] }, op: Op::Copy, fw: [0; OP_WORDS] }; MAX_OPS];
+        for j in 0..n {
+            fo[j] = ops[j].ok_or(Error::BadParams("op"))?;
+        }
+        let tail = rd(self.blob, word + s::TAIL)? == 1;
+        let (root_h, root_w) = (rd(self.blob, word + s::ROOT_H)? as usize, rd(self.blob, word + s::ROOT_W)? as usize);
+        let mut w = Walk {
+            prog: &self.program,
+            ops: &fo[..n],
+            bufs: [Buf { off: 0, len: 0, h: 0, w: 0, c: 0, es: 1, rows: 0, cols: 0, addr: Addr::Whole, lo: 0 }; MAX_OPS],
+            span: [(0, 0); MAX_OPS],
+            done: [-1; MAX_OPS],
+            line: k == kind::LINE_BUFFER,
+            band: (0, 0),
+            st,
+        };
+        for j in 0..n {
+            w.bufs[j] = fo[j].out_buf(k == kind::LINE_BUFFER);
+        }
+        let last = n - 1;
+        // The op whose output is the root: the last op, or the MEAN's producer.
+        let root_op = if tail {
+            let src = fo[last].fw[f::SRC0];
+            if src == WHOLE {
+                return Err(Error::BadParams("MEAN tail reads a whole tensor"));
+            }
+            src as usize
+        } else {
+            last
+        };
+        if tail {
+            let m = &fo[last];
+            let c = m.fu(f::C);
+            let acc = arena.get_mut(m.fu(f::ACC)..m.fu(f::ACC) + c * 4).ok_or(Error::OutOfBounds { layer: 0, what: "accumulators" })?;
+            acc.fill(0);
+            if m.op == Op::FcI8 {
+                // The folded bias starts the sums, as in ops::fc_i8.
+                let bias = self.program.weights_i32(m.l.u(w::BIAS), c)?;
+                for (a, &b) in as_i32_mut(acc)?.iter_mut().zip(bias) {
+                    *a = b;
+                }
+            }
+            w.st.high_water = w.st.high_water.max(m.fu(f::ACC) + c * 4);
+        }
+        if k == kind::H_CACHE {
+            let r = rd(self.blob, word + s::A)? as usize;
+            let mut y0 = 0;
+            while y0 < root_h {
+                let y1 = (y0 + r).min(root_h) - 1;
+                // Row spans, from the root backwards, union over consumers.
+                let mut sp: [Option<(usize, usize)>; MAX_OPS] = [None; MAX_OPS];
+                sp[root_op] = Some((y0, y1));
+                for o in (0..n).rev() {
+                    if tail && o == last {
+                        continue;
+                    }
+                    let Some(out) = sp[o] else { continue };
+                    for q in 0..n_inputs(&fo[o]) {
+                        let src = fo[o].fw[if q == 0 { f::SRC0 } else { f::SRC1 }];
+                        if src == WHOLE {
+                            continue;
+                        }
+                        let t = src as usize;
+                        let len = fo[t].fu(f::H);
+                        let need = fo[o].span_in(0, out.0, out.1, len);
+                        sp[t] = Some(match sp[t] {
+                            Some(s) => (s.0.min(need.0), s.1.max(need.1)),
+                            None => need,
+                        });
+                    }
+                }
+                for o in 0..n {
+                    let s = sp[o].unwrap_or((0, 0));
+                    w.span[o] = s;
+                    w.bufs[o].lo = s.0;
+                    if o != last && w.bufs[o].addr == Addr::HRing && s.1 + 1 - s.0 > w.bufs[o].rows {
+                        return Err(Error::BadParams("band span larger than its ring"));
+                    }
+                }
+                w.band = (y0, y1);
+                w.done = [-1; MAX_OPS];
+                for x in 0..root_w {
+                    w.pull(root_op, x, x, arena)?;
+                    if tail {
+                        w.accumulate(root_op, (y0, y1), (x, x), arena)?;
+                    }
+                }
+                y0 += r;
+            }
+        } else {
+            w.done = [-1; MAX_OPS];
+            for y in 0..root_h {
+                w.pull(root_op, y, y, arena)?;
+                if tail {
+                    w.accumulate(root_op, (y, y), (0, root_w - 1), arena)?;
+                }
+            }
+        }
+        if tail {
+            w.finish_tail(&fo[last], root_h * root_w, arena)?;
+        }
+        Ok(())
+    }
+}
+
+/// Ops that end a stage as an iterative tail (fed root element by root element).
+fn is_tail_op(op: Op) -> bool {
+    matches!(op, Op::MeanI8 | Op::MeanF32 | Op::FcI8 | Op::FcF32)
+}
+
+fn n_inputs(o: &FOp) -> usize {
+    if matches!(o.op, Op::AddI8 | Op::AddF32) {
+        2
+    } else {
+        1
+    }
+}
+
+/// Element bytes of an op's inputs (QUANTIZE reads f32, DEQUANTIZE int8).
+fn in_es(o: &FOp) -> usize {
+    match o.op {
+        Op::Quantize => 4,
+        Op::Dequantize => 1,
+        _ => o.fu(f::ES),
+    }
+}
+
+/// Output bytes of a layer record (for the high-water mark of layer stages).
+fn out_bytes(l: &Layer) -> usize {
+    use Op::*;
+    let Some(op) = l.op() else { return 0 };
+    let es = match op {
+        ConvF32 | DwConvF32 | FcF32 | AddF32 | AvgPoolF32 | MaxPoolF32 | MeanF32 | SoftmaxF32 | PadF32 | LogisticF32 | ClampF32 | Dequantize => 4,
+        _ => 1,
+    };
+    match op {
+        ConvI8 | DwConvI8 | AvgPoolI8 | MaxPoolI8 | PadI8 | ConvF32 | DwConvF32 | AvgPoolF32 | MaxPoolF32 | PadF32 => {
+            l.u(w::OUT_H) * l.u(w::OUT_W) * l.u(w::OUT_C) * es
+        }
+        FcI8 | FcF32 => l.u(w::IN_H) * l.u(w::OUT_C) * es,
+        SoftmaxI8 | SoftmaxLutI8 | SoftmaxF32 => l.u(w::IN_H) * l.u(w::IN_C) * es,
+        Copy | CopyRequantI8 => {
+            if l.u(w::P0) == 0 {
+                0
+            } else {
+                (l.u(w::P0) - 1) * l.u(w::P3) + l.u(w::P1)
+            }
+        }
+        _ => l.u(w::IN_C) * es,
+    }
+}
+
+/// The state of one fused stage's walk.
+struct Walk<'p, 'a, 's> {
+    prog: &'p Program<'a>,
+    ops: &'p [FOp],
+    bufs: [Buf; MAX_OPS],
+    /// Rows each op produces in the current band (H-cache).
+    span: [(usize, usize); MAX_OPS],
+    done: [isize; MAX_OPS],
+    line: bool,
+    band: (usize, usize),
+    st: &'s mut Stats,
+}
+
+/// An input of one op: its buffer (a ring or a whole tensor).
+fn input_buf(o: &FOp, q: usize, bufs: &[Buf; MAX_OPS]) -> Buf {
+    let src = o.fw[if q == 0 { f::SRC0 } else { f::SRC1 }];
+    if src != WHOLE {
+        return bufs[src as usize];
+    }
+    let es = in_es(o);
+    let (h, wd, c) = if q == 0 { (o.fu(f::IN_H), o.fu(f::IN_W), o.fu(f::IN_C)) } else { (o.fu(f::H), o.fu(f::W), o.fu(f::IN1_C)) };
+    let off = o.l.u(if q == 0 { w::IN0 } else { w::IN1 });
+    Buf { off, len: h * wd * c * es, h, w: wd, c, es, rows: h, cols: wd, addr: Addr::Whole, lo: 0 }
+}
+
+/// Split the arena into `out`'s bytes (mutable) and the rest (shared).
+struct Split<'x> {
+    left: &'x [u8],
+    right: &'x [u8],
+    right_start: usize,
+}
+
+impl<'x> Split<'x> {
+    fn get(&self, b: &Buf) -> Result<&'x [u8], Error> {
+        let end = b.off.checked_add(b.len).ok_or(Error::OutOfBounds { layer: 0, what: "buffer" })?;
+        if end <= self.left.len() {
+            Ok(&self.left[b.off..end])
+        } else if b.off >= self.right_start {
+            self.right.get(b.off - self.right_start..end - self.right_start).ok_or(Error::OutOfBounds { layer: 0, what: "buffer" })
+        } else {
+            Err(Error::OutOfBounds { layer: 0, what: "input buffer overlaps the output buffer" })
+        }
+    }
+}
+
+fn split<'x>(arena: &'x mut [u8], out: &Buf) -> Result<(&'x mut [u8], Split<'x>), Error> {
+    let end = out.off.checked_add(out.len).filter(|&e| e <= arena.len()).ok_or(Error::OutOfBounds { layer: 0, what: "output buffer" })?;
+    let (left, rest) = arena.split_at_mut(out.off);
+    let (o, right) = rest.split_at_mut(end - out.off);
+    Ok((o, Split { left, right, right_start: end }))
+}
+
+/// Patch storage aligned for f32.
+#[repr(C, align(16))]
+struct Patch([u8; PATCH_BYTES]);
+
+impl Walk<'_, '_, '_> {
+    /// The pull schedule: make op `n`'s output positions `lo..=hi` (columns in an H-cache band,
+    /// rows for line buffers) exist, pulling each in-stage input's span first.
+    fn pull(&mut self, n: usize, lo: usize, hi: usize, arena: &mut [u8]) -> Result<(), Error> {
+        let o = self.ops[n];
+        let from = ((self.done[n] + 1).max(0) as usize).max(lo);
+        let axis = if self.line { 0 } else { 1 };
+        for p in from..=hi {
+            for q in 0..n_inputs(&o) {
+                let src = o.fw[if q == 0 { f::SRC0 } else { f::SRC1 }];
+                if src == WHOLE {
+                    continue;
+                }
+                let t = src as usize;
+                let len = if axis == 0 { self.ops[t].fu(f::H) } else { self.ops[t].fu(f::W) };
+                let (a, b) = o.span_in(axis, p, p, len);
+                self.pull(t, a, b, arena)?;
+            }
+            let (rows, cols) = if self.line {
+                ((p, p), (0, o.fu(f::W) - 1))
+            } else if n == self.ops.len() - 1 {
+                (self.band, (p, p))
+            } else {
+                (self.span[n], (p, p))
+            };
+            self.compute(n, rows, cols, arena)?;
+            self.done[n] = p as isize;
+        }
+        Ok(())
+    }
+
+    /// Compute op `n`'s output rows `r.0..=r.1` x columns `c.0..=c.1` into its buffer.
+    fn compute(&mut self, n: usize, r: (usize, usize), c: (usize, usize), arena: &mut [u8]) -> Result<(), Error> {
+        let o = self.ops[n];
+        let ob = self.bufs[n];
+        let in0 = input_buf(&o, 0, &self.bufs);
+        let in1 = input_buf(&o, 1, &self.bufs);
+        let (out, sp) = split(arena, &ob)?;
+        let first = ob.elem(r.0, c.0)? * ob.es;
+        let last = (ob.elem(r.1, c.1)? + ob.c) * ob.es;
+        self.st.high_water = self.st.high_water.max(ob.off + last);
+        self.st.pixels += ((r.1 + 1 - r.0) * (c.1 + 1 - c.0)) as u64;
+        let _ = first;
+        if o.is_spatial() {
+            let g = o.l.geom();
+            let src = sp.get(&in0)?;
+            let (ir0, ir1) = g.input_rows(r.0, r.1 + 1);
+            let (ic0, ic1) = g.input_cols(c.0, c.1 + 1);
+            if in0.contiguous(ir0, ir1, ic0, ic1) && ob.contiguous(r.0, r.1 + 1, c.0, c.1 + 1) {
+                let start = if ir0 < ir1 && ic0 < ic1 { in0.elem(ir0, ic0)? * in0.es } else { 0 };
+                let view_rows = ir1.saturating_sub(ir0);
+                let view = (src.get(start..).ok_or(Error::BadView("ring view"))?, ir0, view_rows, ic0, ic1.saturating_sub(ic0), in0.row_stride());
+                let ostart = ob.elem(r.0, c.0)? * ob.es;
+                let odata = out.get_mut(ostart..).ok_or(Error::BadView("ring window"))?;
+                return self.kernel(&o, &g, view, &in0, odata, r, c, ob.row_stride());
+            }
+            // A window wraps in its ring: pixel by pixel, each window gathered into a patch.
+            let mut patch = Patch([0; PATCH_BYTES]);
+            for y in r.0..=r.1 {
+                for x in c.0..=c.1 {
+                    let (pr0, pr1) = g.input_rows(y, y + 1);
+                    let (pc0, pc1) = g.input_cols(x, x + 1);
+                    let (nr, nc) = (pr1.saturating_sub(pr0), pc1.saturating_sub(pc0));
+                    let px_bytes = in0.c * in0.es;
+                    if nr * nc * px_bytes > PATCH_BYTES {
+                        return Err(Error::BadParams("fused window larger than the stack patch"));
+                    }
+                    for (i, yy) in (pr0..pr1).enumerate() {
+                        for (jj, xx) in (pc0..pc1).enumerate() {
+                            let e = in0.elem(yy, xx)? * in0.es;
+                            let s = src.get(e..e + px_bytes).ok_or(Error::BadView("ring pixel"))?;
+                            patch.0[(i * nc + jj) * px_bytes..][..px_bytes].copy_from_slice(s);
+                        }
+                    }
+                    let ostart = ob.elem(y, x)? * ob.es;
+                    let odata = out.get_mut(ostart..ostart + ob.c * ob.es).ok_or(Error::BadView("ring pixel"))?;
+                    let view = (&patch.0[..nr * nc * px_bytes], pr0, nr, pc0, nc, nc * in0.c);
+                    self.kernel(&o, &g, view, &in0, odata, (y, y), (x, x), ob.c)?;
+                }
+            }
+            return Ok(());
+        }
+        // Pointwise: pixel by pixel (each pixel's channels are contiguous in any layout).
+        let a = sp.get(&in0)?;
+        let b = if n_inputs(&o) == 2 { sp.get(&in1)? } else { &[][..] };
+        for y in r.0..=r.1 {
+            for x in c.0..=c.1 {
+                let ea = in0.elem(y, x)? * in0.es;
+                let pa = a.get(ea..ea + in0.c * in0.es).ok_or(Error::BadView("pixel"))?;
+                let pb = if n_inputs(&o) == 2 {
+                    let eb = in1.elem(y, x)? * in1.es;
+                    b.get(eb..eb + in1.c * in1.es).ok_or(Error::BadView("pixel"))?
+                } else {
+                    &[][..]
+                };
+                let eo = ob.elem(y, x)? * ob.es;
+                let po = out.get_mut(eo..eo + ob.c * ob.es).ok_or(Error::BadView("pixel"))?;
+                self.pointwise(&o, pa, pb, po)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One spatial kernel call: `view` = (bytes, row0, rows, col0, cols, row stride in elements).
+    #[allow(clippy::too_many_arguments)]
+    fn kernel(
+        &self,
+        o: &FOp,
+        g: &Geom,
+        view: (&[u8], usize, usize, usize, usize, usize),
+        in0: &Buf,
+        odata: &mut [u8],
+        r: (usize, usize),
+        c: (usize, usize),
+        out_stride: usize,
+    ) -> Result<(), Error> {
+        use Op::*;
+        let l = &o.l;
+        let (data, row0, rows, col0, cols, row_stride) = view;
+        let act_i = (l.i(w::ACT_MIN), l.i(w::ACT_MAX));
+        let act_f = (l.f(w::ACT_MIN), l.f(w::ACT_MAX));
+        let (y0, y1, x0, x1) = (r.0, r.1 + 1, c.0, c.1 + 1);
+        // Views may end before a whole row stride: trim to what the window spans.
+        match o.op {
+            ConvI8 | DwConvI8 | AvgPoolI8 | MaxPoolI8 => {
+                let input = InView { data: as_i8(data), full_h: in0.h, full_w: in0.w, c: in0.c, row0, rows, col0, cols, row_stride };
+                let mut out = OutWindow { data: as_i8_mut(odata), y0, y1, x0, x1, row_stride: out_stride };
+                match o.op {
+                    ConvI8 => {
+                        let q = self.prog.requant(l)?;
+                        let wts = self.prog.weights_i8(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw * g.in_c)?;
+                        if l.words[w::P2] == 1 {
+                            spatial::conv_io_i8(g, &input, wts, &q, &mut out)
+                        } else {
+                            spatial::conv_i8(g, &input, wts, &q, &mut out)
+                        }
+                    }
+                    DwConvI8 => {
+                        let q = self.prog.requant(l)?;
+                        let wts = self.prog.weights_i8(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw)?;
+                        spatial::dwconv_i8(g, l.u(w::P0), &input, wts, &q, &mut out)
+                    }
+                    AvgPoolI8 => spatial::avgpool_i8(g, &input, act_i, &mut out),
+                    _ => spatial::maxpool_i8(g, &input, act_i, &mut out),
+                }
+            }
+            _ => {
+                let dlen = data.len() / 4 * 4;
+                let odl = odata.len() / 4 * 4;
+                let input = InView { data: as_f32(&data[..dlen])?, full_h: in0.h, full_w: in0.w, c: in0.c, row0, rows, col0, cols, row_stride };
+                let mut out = OutWindow { data: as_f32_mut(&mut odata[..odl])?, y0, y1, x0, x1, row_stride: out_stride };
+                match o.op {
+                    ConvF32 | DwConvF32 => {
+                        let bias = self.prog.weights_f32(l.u(w::BIAS), g.out_c)?;
+                        if o.op == ConvF32 {
+                            let wts = self.prog.weights_f32(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw * g.in_c)?;
+                            spatial::conv_f32(g, &input, wts, bias, act_f, &mut out)
+                        } else {
+                            let wts = self.prog.weights_f32(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw)?;
+                            spatial::dwconv_f32(g, l.u(w::P0), &input, wts, bias, act_f, &mut out)
+                        }
+                    }
+                    AvgPoolF32 => spatial::avgpool_f32(g, &input, act_f, &mut out),
+                    MaxPoolF32 => spatial::maxpool_f32(g, &input, act_f, &mut out),
+                    _ => Err(Error::BadParams("op")),
+                }
+            }
+        }
+    }
+
+    /// One pixel of a pointwise op (all channels).
+    fn pointwise(&self, o: &FOp, a: &[u8], b: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        use Op::*;
+        let l = &o.l;
+        let act_i = (l.i(w::ACT_MIN), l.i(w::ACT_MAX));
+        let act_f = (l.f(w::ACT_MIN), l.f(w::ACT_MAX));
+        match o.op {
+            AddI8 => {
+                let m = self.prog.weights_i32(l.u(w::MULT), 6)?;
+                let p = AddParams {
+                    in1_zp: l.i(w::IN_ZP),
+                    in2_zp: l.i(w::P0),
+                    out_zp: l.i(w::OUT_ZP),
+                    left_shift: l.i(w::P1),
+                    in1_mult: m[0],
+                    in1_shift: m[1],
+                    in2_mult: m[2],
+                    in2_shift: m[3],
+                    out_mult: m[4],
+                    out_shift: m[5],
+                    act_min: act_i.0,
+                    act_max: act_i.1,
+                };
+                ops::add_i8(&p, as_i8(a), as_i8(b), as_i8_mut(out))
+            }
+            AddF32 => ops::add_f32(as_f32(a)?, as_f32(b)?, act_f, as_f32_mut(out)?),
+            LutI8 => ops::lut_i8(self.prog.weights_i8(l.u(w::WEIGHTS), 256)?, as_i8(a), as_i8_mut(out)),
+            RequantI8 => ops::requant_i8(l.i(w::IN_ZP), l.i(w::OUT_ZP), l.i(w::P0), l.i(w::P1), as_i8(a), as_i8_mut(out)),
+            ClampI8 => ops::clamp_i8(act_i.0, act_i.1, as_i8(a), as_i8_mut(out)),
+            ClampF32 => ops::clamp_f32_slice(act_f.0, act_f.1, as_f32(a)?, as_f32_mut(out)?),
+            LogisticF32 => ops::logistic_f32(as_f32(a)?, as_f32_mut(out)?),
+            Quantize => ops::quantize_f32_i8(l.f(w::P0), l.i(w::OUT_ZP), as_f32(a)?, as_i8_mut(out)),
+            Dequantize => ops::dequantize_i8_f32(l.f(w::P0), l.i(w::IN_ZP), as_i8(a), as_f32_mut(out)?),
+            _ => Err(Error::BadParams("not a pointwise op")),
+        }
+    }
+
+    /// MEAN tail: add root rows `r` x columns `c` into the accumulators.
+    fn accumulate(&mut self, root_op: usize, r: (usize, usize), c: (usize, usize), arena: &mut [u8]) -> Result<(), Error> {
+        let m = self.ops[self.ops.len() - 1];
+        let rb = self.bufs[root_op];
+        let ch = m.fu(f::C);
+        let acc_off = m.fu(f::ACC);
+        let acc_buf = Buf { off: acc_off, len: ch * 4, h: 1, w: 1, c: ch, es: 4, rows: 1, cols: 1, addr: Addr::Whole, lo: 0 };
+        let (acc, sp) = split(arena, &acc_buf)?;
+        let src = sp.get(&rb)?;
+        let fc = matches!(m.op, Op::FcI8 | Op::FcF32);
+        let (in_dim, od) = (m.l.u(w::IN_C), m.l.u(w::OUT_C));
+        for y in r.0..=r.1 {
+            for x in c.0..=c.1 {
+                let e = rb.elem(y, x)? * rb.es;
+                let px = src.get(e..e + rb.c * rb.es).ok_or(Error::BadView("root pixel"))?;
+                // Flattened (row-major NHWC) index of the pixel's first channel.
+                let idx = (y * rb.w + x) * rb.c;
+                if fc && m.op == Op::FcI8 {
+                    let wts = self.prog.weights_i8(m.l.u(w::WEIGHTS), od * in_dim)?;
+                    let xs = as_i8(px);
+                    for (o, a) in as_i32_mut(acc)?.iter_mut().enumerate() {
+                        let wrow = wts.get(o * in_dim + idx..o * in_dim + idx + rb.c).ok_or(Error::BadParams("fc weights"))?;
+                        for (&xv, &wv) in xs.iter().zip(wrow) {
+                            *a = a.wrapping_add(xv as i32 * wv as i32);
+                        }
+                    }
+                } else if fc {
+                    let wts = self.prog.weights_f32(m.l.u(w::WEIGHTS), od * in_dim)?;
+                    let xs = as_f32(px)?;
+                    for (o, a) in as_f32_mut(acc)?.iter_mut().enumerate() {
+                        let wrow = wts.get(o * in_dim + idx..o * in_dim + idx + rb.c).ok_or(Error::BadParams("fc weights"))?;
+                        for (&xv, &wv) in xs.iter().zip(wrow) {
+                            *a += xv * wv;
+                        }
+                    }
+                } else if m.op == Op::MeanI8 {
+                    let a = as_i32_mut(acc)?;
+                    for (s, &v) in a.iter_mut().zip(as_i8(px)) {
+                        *s = s.wrapping_add(v as i32);
+                    }
+                } else {
+                    let a = as_f32_mut(acc)?;
+                    for (s, &v) in a.iter_mut().zip(as_f32(px)?) {
+                        *s += v;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The tail's output from its sums, as `ops::mean_hw_i8` / `mean_hw_f32` / `fc_i8` /
+    /// `fc_f32` compute it.
+    fn finish_tail(&mut self, m: &FOp, n: usize, arena: &mut [u8]) -> Result<(), Error> {
+        let ch = m.fu(f::C);
+        let l = &m.l;
+        let out_buf = Buf { off: l.u(w::OUT), len: ch * m.fu(f::ES), h: 1, w: 1, c: ch, es: m.fu(f::ES), rows: 1, cols: 1, addr: Addr::Whole, lo: 0 };
+        let acc_buf = Buf { off: m.fu(f::ACC), len: ch * 4, h: 1, w: 1, c: ch, es: 4, rows: 1, cols: 1, addr: Addr::Whole, lo: 0 };
+        let (out, sp) = split(arena, &out_buf)?;
+        self.st.high_water = self.st.high_water.max(out_buf.off + out_buf.len);
+        let acc = sp.get(&acc_buf)?;
+        if m.op == Op::FcI8 {
+            let q = self.prog.requant(l)?;
+            for (o, (y, &a)) in as_i8_mut(out).iter_mut().zip(as_i32(acc)?).enumerate() {
+                let v = if q.single_rounding {
+                    crate::quant::mul_ruy(a, q.mult[o], q.shift[o])
+                } else {
+                    mul_by_quantized_multiplier(a, q.mult[o], q.shift[o])
+                };
+                *y = v.wrapping_add(q.out_zp).clamp(q.act_min, q.act_max) as i8;
+            }
+        } else if m.op == Op::FcF32 {
+            let bias = self.prog.weights_f32(l.u(w::BIAS), ch)?;
+            let act = (l.f(w::ACT_MIN), l.f(w::ACT_MAX));
+            for ((y, &a), &b) in as_f32_mut(out)?.iter_mut().zip(as_f32(acc)?).zip(bias) {
+                let v = a + b;
+                let v = if v < act.0 { act.0 } else { v };
+                *y = if v > act.1 { act.1 } else { v };
+            }
+        } else if m.op == Op::MeanI8 {
+            let (mm, ss) = ops::mean_multiplier(l.i(w::P0), l.i(w::P1), n);
+            let (in_zp, out_zp) = (l.i(w::IN_ZP), l.i(w::OUT_ZP));
+            for (o, &a) in as_i8_mut(out).iter_mut().zip(as_i32(acc)?) {
+                let shifted = a.wrapping_sub(in_zp.wrapping_mul(n as i32));
+                *o = mul_by_quantized_multiplier(shifted, mm, ss).wrapping_add(out_zp).clamp(-128, 127) as i8;
+            }
+        } else {
+            for (o, &a) in as_f32_mut(out)?.iter_mut().zip(as_f32(acc)?) {
+                *o = a / n as f32;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn as_i32_mut(b: &mut [u8]) -> Result<&mut [i32], Error> {
+    if b.as_ptr() as usize % 4 != 0 || b.len() % 4 != 0 {
+        return Err(Error::Misaligned("int32 accumulators"));
+    }
+    // SAFETY: alignment and length checked above; every bit pattern is a valid i32.
+    Ok(unsafe { core::slice::from_raw_parts_mut(b.as_mut_ptr() as *mut i32, b.len() / 4) })
+}
