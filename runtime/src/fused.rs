@@ -38,8 +38,9 @@ pub mod hdr_words {
     pub const STAGES_OFF: usize = 12;
 }
 
-/// Most ops one fused stage may hold (fixed-size stack state).
-pub const MAX_OPS: usize = 32;
+/// Most ops one fused stage may hold: the walk's stack state is a few words per op (ops are
+/// decoded from the blob when used, not copied).
+pub const MAX_OPS: usize = 64;
 pub const STAGE_WORDS: usize = 8;
 pub const OP_WORDS: usize = 16;
 /// Bytes of the stack patch a wrapped window is gathered into (one output pixel's window).
@@ -235,10 +236,9 @@ impl<'a> FusedProgram<'a> {
         }
         let p = FusedProgram { program, blob, n_stages, stages_off };
         let mut word = stages_off / 4;
-        let mut ops = [None; MAX_OPS];
         for i in 0..n_stages {
             let len = p.stage_len(word)?;
-            p.validate_stage(i, word, &mut ops)?;
+            p.validate_stage(i, word)?;
             word += len;
         }
         Ok(p)
@@ -272,8 +272,8 @@ impl<'a> FusedProgram<'a> {
         Ok(FOp { l, op, fw })
     }
 
-    /// Decode the ops of the fused stage at `word` into `ops`; returns their count.
-    fn load_ops(&self, word: usize, ops: &mut [Option<FOp>; MAX_OPS]) -> Result<usize, Error> {
+    /// The op count of the fused stage at `word` (checked against the record length).
+    fn load_ops(&self, word: usize) -> Result<usize, Error> {
         let n = rd(self.blob, word + s::B)? as usize;
         if n == 0 || n > MAX_OPS {
             return Err(Error::BadParams("fused stage op count (1..=32)"));
@@ -281,13 +281,10 @@ impl<'a> FusedProgram<'a> {
         if STAGE_WORDS + n * (LAYER_WORDS + OP_WORDS) != rd(self.blob, word + s::LEN)? as usize {
             return Err(Error::Truncated("fused stage record length"));
         }
-        for (k, slot) in ops.iter_mut().enumerate().take(n) {
-            *slot = Some(self.op_at(word, k)?);
-        }
         Ok(n)
     }
 
-    fn validate_stage(&self, i: usize, word: usize, ops: &mut [Option<FOp>; MAX_OPS]) -> Result<(), Error> {
+    fn validate_stage(&self, i: usize, word: usize) -> Result<(), Error> {
         let bad = |what| Error::BadLayer { layer: i, what };
         let k = rd(self.blob, word + s::KIND)?;
         if k == kind::LAYER {
@@ -300,7 +297,7 @@ impl<'a> FusedProgram<'a> {
         if k != kind::H_CACHE && k != kind::LINE_BUFFER {
             return Err(bad("stage kind"));
         }
-        let n = self.load_ops(word, ops)?;
+        let n = self.load_ops(word)?;
         let arena = self.program.arena_size() as u64;
         let tail = rd(self.blob, word + s::TAIL)? == 1;
         let line = k == kind::LINE_BUFFER;
@@ -311,7 +308,7 @@ impl<'a> FusedProgram<'a> {
             return Err(bad("band rows"));
         }
         for j in 0..n {
-            let o = ops[j].ok_or(bad("op"))?;
+            let o = self.op_at(word, j)?;
             use Op::*;
             let ok = matches!(
                 o.op,
@@ -374,7 +371,7 @@ impl<'a> FusedProgram<'a> {
                     if p >= j {
                         return Err(bad("source op not earlier in the stage"));
                     }
-                    let po = ops[p].ok_or(bad("op"))?;
+                    let po = self.op_at(word, p)?;
                     if po.fw[f::OUT_MODE] != 0 {
                         return Err(bad("source is not a ring"));
                     }
@@ -447,17 +444,13 @@ impl<'a> FusedProgram<'a> {
             }
             return Ok(());
         }
-        let mut ops = [None; MAX_OPS];
-        let n = self.load_ops(word, &mut ops)?;
-        let mut fo = [FOp { l: Layer { words: [0; LAYER_WORDS] }, op: Op::Copy, fw: [0; OP_WORDS] }; MAX_OPS];
-        for j in 0..n {
-            fo[j] = ops[j].ok_or(Error::BadParams("op"))?;
-        }
+        let n = self.load_ops(word)?;
+        let fo = StageOps { fp: self, word, n };
         let tail = rd(self.blob, word + s::TAIL)? == 1;
         let (root_h, root_w) = (rd(self.blob, word + s::ROOT_H)? as usize, rd(self.blob, word + s::ROOT_W)? as usize);
         let mut w = Walk {
             prog: &self.program,
-            ops: &fo[..n],
+            ops: fo,
             bufs: [Buf { off: 0, len: 0, h: 0, w: 0, c: 0, es: 1, rows: 0, cols: 0, addr: Addr::Whole, lo: 0 }; MAX_OPS],
             span: [(0, 0); MAX_OPS],
             done: [-1; MAX_OPS],
@@ -466,12 +459,12 @@ impl<'a> FusedProgram<'a> {
             st,
         };
         for j in 0..n {
-            w.bufs[j] = fo[j].out_buf(k == kind::LINE_BUFFER);
+            w.bufs[j] = fo.get(j)?.out_buf(k == kind::LINE_BUFFER);
         }
         let last = n - 1;
         // The op whose output is the root: the last op, or the MEAN's producer.
         let root_op = if tail {
-            let src = fo[last].fw[f::SRC0];
+            let src = fo.get(last)?.fw[f::SRC0];
             if src == WHOLE {
                 return Err(Error::BadParams("MEAN tail reads a whole tensor"));
             }
@@ -480,7 +473,7 @@ impl<'a> FusedProgram<'a> {
             last
         };
         if tail {
-            let m = &fo[last];
+            let m = &fo.get(last)?;
             let c = m.fu(f::C);
             let acc = arena.get_mut(m.fu(f::ACC)..m.fu(f::ACC) + c * 4).ok_or(Error::OutOfBounds { layer: 0, what: "accumulators" })?;
             acc.fill(0);
@@ -506,14 +499,15 @@ impl<'a> FusedProgram<'a> {
                         continue;
                     }
                     let Some(out) = sp[o] else { continue };
-                    for q in 0..n_inputs(&fo[o]) {
-                        let src = fo[o].fw[if q == 0 { f::SRC0 } else { f::SRC1 }];
+                    let fop = fo.get(o)?;
+                    for q in 0..n_inputs(&fop) {
+                        let src = fop.fw[if q == 0 { f::SRC0 } else { f::SRC1 }];
                         if src == WHOLE {
                             continue;
                         }
                         let t = src as usize;
-                        let len = fo[t].fu(f::H);
-                        let need = fo[o].span_in(0, out.0, out.1, len);
+                        let len = fo.get(t)?.fu(f::H);
+                        let need = fop.span_in(0, out.0, out.1, len);
                         sp[t] = Some(match sp[t] {
                             Some(s) => (s.0.min(need.0), s.1.max(need.1)),
                             None => need,
@@ -548,7 +542,7 @@ impl<'a> FusedProgram<'a> {
             }
         }
         if tail {
-            w.finish_tail(&fo[last], root_h * root_w, arena)?;
+            w.finish_tail(&fo.get(last)?, root_h * root_w, arena)?;
         }
         Ok(())
     }
@@ -601,10 +595,27 @@ fn out_bytes(l: &Layer) -> usize {
     }
 }
 
+/// The ops of one fused stage, decoded from the blob on use.
+#[derive(Clone, Copy)]
+struct StageOps<'p, 'a> {
+    fp: &'p FusedProgram<'a>,
+    word: usize,
+    n: usize,
+}
+
+impl StageOps<'_, '_> {
+    fn get(&self, k: usize) -> Result<FOp, Error> {
+        if k >= self.n {
+            return Err(Error::BadParams("fused op index"));
+        }
+        self.fp.op_at(self.word, k)
+    }
+}
+
 /// The state of one fused stage's walk.
 struct Walk<'p, 'a, 's> {
     prog: &'p Program<'a>,
-    ops: &'p [FOp],
+    ops: StageOps<'p, 'a>,
     bufs: [Buf; MAX_OPS],
     /// Rows each op produces in the current band (H-cache).
     span: [(usize, usize); MAX_OPS],
@@ -661,7 +672,7 @@ impl Walk<'_, '_, '_> {
     /// The pull schedule: make op `n`'s output positions `lo..=hi` (columns in an H-cache band,
     /// rows for line buffers) exist, pulling each in-stage input's span first.
     fn pull(&mut self, n: usize, lo: usize, hi: usize, arena: &mut [u8]) -> Result<(), Error> {
-        let o = self.ops[n];
+        let o = self.ops.get(n)?;
         let from = ((self.done[n] + 1).max(0) as usize).max(lo);
         let axis = if self.line { 0 } else { 1 };
         for p in from..=hi {
@@ -671,13 +682,13 @@ impl Walk<'_, '_, '_> {
                     continue;
                 }
                 let t = src as usize;
-                let len = if axis == 0 { self.ops[t].fu(f::H) } else { self.ops[t].fu(f::W) };
+                let len = if axis == 0 { self.ops.get(t)?.fu(f::H) } else { self.ops.get(t)?.fu(f::W) };
                 let (a, b) = o.span_in(axis, p, p, len);
                 self.pull(t, a, b, arena)?;
             }
             let (rows, cols) = if self.line {
                 ((p, p), (0, o.fu(f::W) - 1))
-            } else if n == self.ops.len() - 1 {
+            } else if n == self.ops.n - 1 {
                 (self.band, (p, p))
             } else {
                 (self.span[n], (p, p))
@@ -690,7 +701,7 @@ impl Walk<'_, '_, '_> {
 
     /// Compute op `n`'s output rows `r.0..=r.1` x columns `c.0..=c.1` into its buffer.
     fn compute(&mut self, n: usize, r: (usize, usize), c: (usize, usize), arena: &mut [u8]) -> Result<(), Error> {
-        let o = self.ops[n];
+        let o = self.ops.get(n)?;
         let ob = self.bufs[n];
         let in0 = input_buf(&o, 0, &self.bufs);
         let in1 = input_buf(&o, 1, &self.bufs);
@@ -866,7 +877,7 @@ impl Walk<'_, '_, '_> {
 
     /// MEAN tail: add root rows `r` x columns `c` into the accumulators.
     fn accumulate(&mut self, root_op: usize, r: (usize, usize), c: (usize, usize), arena: &mut [u8]) -> Result<(), Error> {
-        let m = self.ops[self.ops.len() - 1];
+        let m = self.ops.get(self.ops.n - 1)?;
         let rb = self.bufs[root_op];
         let ch = m.fu(f::C);
         let acc_off = m.fu(f::ACC);

@@ -127,3 +127,9 @@ fn run_models(filter: impl Fn(&str) -> bool, max_points: usize) {
 fn small_models_every_pareto_point() {
     run_models(|n| n.starts_with("tiny_cnn") || n.contains("small_cnn") || n.starts_with("float_cnn"), usize::MAX);
 }
+
+#[test]
+fn larger_models_spread_of_the_front() {
+    // Six points from minimum RAM to minimum MACs (debug-build time).
+    run_models(|n| !(n.starts_with("tiny_cnn") || n.contains("small_cnn") || n.starts_with("float_cnn")), 6);
+}

@@ -36,7 +36,7 @@ pub struct Args {
     json: bool,
 }
 
-fn parse_overhead(s: &str) -> Result<Option<f64>> {
+pub(crate) fn parse_overhead(s: &str) -> Result<Option<f64>> {
     let t = s.trim().to_ascii_lowercase();
     if matches!(t.as_str(), "inf" | "infinity" | "none") {
         return Ok(None);

@@ -25,6 +25,16 @@ pub struct Args {
     /// Also write the compiled program blob (what firmware embeds) to this file.
     #[arg(long, value_name = "FILE")]
     program: Option<PathBuf>,
+    /// Run a fused plan: least compute within this peak RAM (as `msf plan --ram`).
+    #[arg(long, value_parser = crate::util::parse_bytes, conflicts_with_all = ["max_overhead", "plan"])]
+    ram: Option<u64>,
+    /// Run a fused plan: least peak RAM with compute <= this factor (as `msf plan
+    /// --max-overhead`; `inf` = minimum RAM).
+    #[arg(long, conflicts_with = "plan")]
+    max_overhead: Option<String>,
+    /// Run this plan (`msf plan --json` output, full mode).
+    #[arg(long, value_name = "PLAN.json")]
+    plan: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -36,6 +46,9 @@ enum KernelsArg {
 pub fn run(a: Args) -> Result<()> {
     let graph = load_model(&a.model)?;
     let input = std::fs::read(&a.input).with_context(|| format!("cannot read {}", a.input.display()))?;
+    if a.ram.is_some() || a.max_overhead.is_some() || a.plan.is_some() {
+        return run_fused(&a, &graph, &input);
+    }
     let mut runner = msf_exec::Runner::with_kernels(&graph, match a.kernels {
         KernelsArg::Reference => msf_exec::Kernels::Reference,
         KernelsArg::Optimized => msf_exec::Kernels::Optimized,
@@ -69,6 +82,62 @@ pub fn run(a: Args) -> Result<()> {
         runner.compiled.op_layers.last().map(|r| r.end).unwrap_or(0),
         runner.compiled.arena_size,
         runner.compiled.blob.len(),
+        out.len(),
+        a.output.display(),
+        elapsed.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+fn kernels(k: KernelsArg) -> msf_exec::Kernels {
+    match k {
+        KernelsArg::Reference => msf_exec::Kernels::Reference,
+        KernelsArg::Optimized => msf_exec::Kernels::Optimized,
+    }
+}
+
+/// `--ram`, `--max-overhead` or `--plan`: plan (full mode, I/O included) or read the plan, run
+/// it fused in an arena of exactly its size, report its peak beside the measured high-water mark.
+fn run_fused(a: &Args, graph: &msf_model::Graph, input: &[u8]) -> Result<()> {
+    use msf_plan::{Constraint, Mode, Options, RamMetric};
+    if a.dump_tensors.is_some() {
+        anyhow::bail!("--dump-tensors shows the layer-by-layer run's tensors; a fused run keeps only rings");
+    }
+    let plan: msf_plan::Plan = match &a.plan {
+        Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?)
+            .with_context(|| format!("{} is not a plan (msf plan --json)", p.display()))?,
+        None => {
+            let constraint = match (a.ram, &a.max_overhead) {
+                (Some(r), _) => Constraint::RamBudget { ram_bytes: r },
+                (None, Some(f)) => match crate::plan::parse_overhead(f)? {
+                    Some(max_overhead) => Constraint::MaxOverhead { max_overhead },
+                    None => Constraint::MinRam,
+                },
+                (None, None) => Constraint::MinMacs,
+            };
+            msf_plan::plan(graph, &Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint, pareto: false })?
+        }
+    };
+    let mut runner = msf_exec::PlanRunner::new(graph, &plan, kernels(a.kernels)).context("cannot lower the plan for the runtime")?;
+    runner.set_input(input)?;
+    let start = std::time::Instant::now();
+    let stats = runner.run()?;
+    let elapsed = start.elapsed();
+    let out = runner.output();
+    std::fs::write(&a.output, &out).with_context(|| format!("cannot write {}", a.output.display()))?;
+    if let Some(p) = &a.program {
+        std::fs::write(p, &runner.compiled().blob).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    let fused = plan.stages.iter().filter(|s| s.kind == msf_plan::StageKind::Fused).count();
+    println!(
+        "{}: {} stages ({} fused), F = {:.3}; plan peak {} bytes, arena {} bytes, high-water mark {} bytes; output {} bytes -> {} ({:.2} ms)",
+        graph.name,
+        plan.stages.len(),
+        fused,
+        plan.overhead,
+        plan.peak_ram_bytes,
+        runner.arena().len(),
+        stats.high_water,
         out.len(),
         a.output.display(),
         elapsed.as_secs_f64() * 1e3
