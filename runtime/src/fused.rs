@@ -824,7 +824,11 @@ impl Walk<'_, '_, '_> {
                         let bias = self.prog.weights_f32(l.u(w::BIAS), g.out_c)?;
                         if o.op == ConvF32 {
                             let wts = self.prog.weights_f32(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw * g.in_c)?;
-                            spatial::conv_f32(g, &input, wts, bias, act_f, &mut out)
+                            if l.words[w::P2] == 1 {
+                                spatial::conv_io_f32(g, &input, wts, bias, act_f, &mut out)
+                            } else {
+                                spatial::conv_f32(g, &input, wts, bias, act_f, &mut out)
+                            }
                         } else {
                             let wts = self.prog.weights_f32(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw)?;
                             spatial::dwconv_f32(g, l.u(w::P0), &input, wts, bias, act_f, &mut out)

@@ -50,7 +50,7 @@ pub mod hdr {
 /// | op | words used |
 /// |---|---|
 /// | CONV/DWCONV i8 | geometry `IN_H..PAD_L`, `IN_ZP`, `OUT_ZP`, `ACT_*`, `WEIGHTS` (i8), `BIAS` (i32, folded: `b - in_zp * sum w`), `MULT`, `SHIFT` (i32 per out channel), `P0` depth multiplier, `P1` bit 0: LiteRT-optimized rounding, `P2` = 1: weights stored input-major `[kh * kw * in_c][out_c]` (see `spatial::conv_io_i8`) |
-/// | CONV/DWCONV f32 | geometry, `ACT_*` (f32), `WEIGHTS`, `BIAS` (f32), `P0` depth multiplier |
+/// | CONV/DWCONV f32 | geometry, `ACT_*` (f32), `WEIGHTS`, `BIAS` (f32), `P0` depth multiplier, `P2` = 1: CONV weights input-major (see `spatial::conv_io_f32`) |
 /// | AVG/MAX POOL | geometry, `ACT_*` |
 /// | PAD | geometry (1x1, stride 1), `P0` pad value (i8 in i32, or f32 bits) |
 /// | FC i8 / f32 | `IN_H` rows, `IN_C` in_dim, `OUT_C` out_dim, then as CONV |
@@ -636,7 +636,11 @@ impl<'a> Program<'a> {
                 let bias = self.weights_f32(l.u(w::BIAS), g.out_c)?;
                 if op == ConvF32 {
                     let wts = self.weights_f32(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw * g.in_c)?;
-                    spatial::conv_f32(&g, &input, wts, bias, act_f, &mut o)
+                    if l.words[w::P2] == 1 {
+                        spatial::conv_io_f32(&g, &input, wts, bias, act_f, &mut o)
+                    } else {
+                        spatial::conv_f32(&g, &input, wts, bias, act_f, &mut o)
+                    }
                 } else {
                     let wts = self.weights_f32(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw)?;
                     spatial::dwconv_f32(&g, l.u(w::P0), &input, wts, bias, act_f, &mut o)

@@ -352,6 +352,61 @@ pub fn conv_io_i8(g: &Geom, input: &InView<i8>, weights_io: &[i8], q: &Requant, 
     Ok(())
 }
 
+/// CONV_2D float32 with input-major weights `[kh * kw * in_c][out_c]`: the loop runs over
+/// contiguous output channels (vectorises for short receptive fields), summing taps in TFLite's
+/// (ky, kx, c) order and skipping padded taps, as the reference does.
+pub fn conv_io_f32(
+    g: &Geom,
+    input: &InView<f32>,
+    weights_io: &[f32],
+    bias: &[f32],
+    act: (f32, f32),
+    out: &mut OutWindow<f32>,
+) -> Result<(), Error> {
+    g.check_io(input, out)?;
+    let (cin, oc_n) = (g.in_c, g.out_c);
+    if weights_io.len() < g.kh * g.kw * cin * oc_n || bias.len() < oc_n {
+        return Err(Error::BadParams("conv weights or bias too short"));
+    }
+    for y in out.y0..out.y1 {
+        let iy0 = (y * g.stride_h) as isize - g.pad_top as isize;
+        for x in out.x0..out.x1 {
+            let ix0 = (x * g.stride_w) as isize - g.pad_left as isize;
+            let opx = out.pixel_mut(y, x, oc_n);
+            let mut cs = 0;
+            while cs < oc_n {
+                let n = CH.min(oc_n - cs);
+                let mut acc = [0f32; CH];
+                let acc = &mut acc[..n];
+                for ky in 0..g.kh {
+                    let iy = iy0 + (ky * g.dil_h) as isize;
+                    if !inside(iy, g.in_h) {
+                        continue;
+                    }
+                    for kx in 0..g.kw {
+                        let ix = ix0 + (kx * g.dil_w) as isize;
+                        if !inside(ix, g.in_w) {
+                            continue;
+                        }
+                        let base = (ky * g.kw + kx) * cin;
+                        for (ci, &v) in input.pixel(iy as usize, ix as usize).iter().enumerate() {
+                            let wrow = &weights_io[(base + ci) * oc_n + cs..][..n];
+                            for (a, &wv) in acc.iter_mut().zip(wrow) {
+                                *a += v * wv;
+                            }
+                        }
+                    }
+                }
+                for (j, &a) in acc.iter().enumerate() {
+                    opx[cs + j] = clamp_f32(a + bias[cs + j], act);
+                }
+                cs += n;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Channels processed together by the depthwise and pool kernels (a stack accumulator).
 const CH: usize = 64;
 

@@ -323,3 +323,28 @@ fn simd_dot_equals_scalar_for_every_length() {
     // Extremes: -128 * -128 summed 100 times.
     assert_eq!(crate::spatial::dot_i8(&[-128; 100], &[-128; 100]), 1_638_400);
 }
+
+#[test]
+fn float_conv_input_major_equals_ohwi() {
+    let mut rng = Rng(31);
+    let g = geom((9, 8), (3, 5), 3, 2, 1, 1, (5, 4));
+    let k = 27;
+    let wts: [f32; 27 * 5] = core::array::from_fn(|_| (rng.i8() as f32) / 64.0);
+    let mut wio = [0f32; 27 * 5];
+    for co in 0..5 {
+        for j in 0..k {
+            wio[j * 5 + co] = wts[co * k + j];
+        }
+    }
+    let input: [f32; 9 * 8 * 3] = core::array::from_fn(|_| (rng.i8() as f32) / 32.0);
+    let bias = [0.5f32, -0.25, 0.0, 1.0, -1.0];
+    let (mut a, mut b) = ([0f32; 100], [0f32; 100]);
+    let act = (-3.0, 6.0);
+    spatial::conv_f32(&g, &InView::whole(&input, 9, 8, 3), &wts, &bias, act, &mut OutWindow::whole(&mut a, 5, 4, 5)).unwrap();
+    spatial::conv_io_f32(&g, &InView::whole(&input, 9, 8, 3), &wio, &bias, act, &mut OutWindow::whole(&mut b, 5, 4, 5)).unwrap();
+    // Same sums in the same order for these short fields (the OHWI path sums 8 lanes then adds
+    // them): equal within float rounding.
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-5 * (1.0 + x.abs()), "{x} {y}");
+    }
+}

@@ -293,6 +293,9 @@ pub fn compile_with(g: &Graph, kernels: Kernels) -> Result<Compiled> {
 /// worse above, so OHWI is used throughout.
 const IO_MAX_K: usize = 0;
 
+/// Float convs with receptive fields up to this length get input-major weights.
+const IO_MAX_K_F32: usize = 32;
+
 /// Per-output-channel multipliers and shifts for `real[c] = in_scale * w_scale[c] / out_scale`,
 /// computed in double as TFLite's `PopulateConvolutionQuantizationParams`.
 fn channel_multipliers(in_scale: f32, w_scales: &[f32], out_scale: f32, channels: usize) -> (Vec<i32>, Vec<i32>) {
@@ -426,7 +429,20 @@ fn lower_op(
                 let (amin, amax) = act_f32(*activation);
                 let mut l = base(if depthwise { Op::DwConvF32 } else { Op::ConvF32 })?;
                 l.set_geom(&geom).set_f(w::ACT_MIN, amin).set_f(w::ACT_MAX, amax);
-                l.set(w::WEIGHTS, wts.push_f32(&wf)).set(w::BIAS, wts.push_f32(&bf)).set(w::P0, dm as u32);
+                // Float convs with short receptive fields run input-major (vectorised over the
+                // output channels; the float dot products gain little from SIMD at K <= 32).
+                if !depthwise && per_co <= IO_MAX_K_F32 && oc >= 4 {
+                    let mut t = vec![0f32; wf.len()];
+                    for co in 0..oc {
+                        for j in 0..per_co {
+                            t[j * oc + co] = wf[co * per_co + j];
+                        }
+                    }
+                    l.set(w::WEIGHTS, wts.push_f32(&t)).set(w::P2, 1);
+                } else {
+                    l.set(w::WEIGHTS, wts.push_f32(&wf));
+                }
+                l.set(w::BIAS, wts.push_f32(&bf)).set(w::P0, dm as u32);
                 out.push(PendingLayer { layer: l, weight_words: vec![w::WEIGHTS, w::BIAS] });
             } else {
                 return Err(err(&format!("{} input with {} filter", tx.dtype, wt.dtype)));
