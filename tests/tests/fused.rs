@@ -57,6 +57,9 @@ fn check(m: &Model, plan: &Plan, layer_out: &[u8]) -> Vec<String> {
     assert_eq!(r.arena().len(), plan.arena_size, "{}: arena is the plan's size", m.name);
     r.set_input(&m.input).unwrap();
     let st = r.run().unwrap_or_else(|e| panic!("{}: fused run (F={:.3}, {} B): {e}", m.name, plan.overhead, plan.arena_size));
+    // The network input is written into the arena by the caller, before the run.
+    let (in_off, in_len) = r.compiled().placement[&m.g.inputs[0]];
+    let st = msf_exec::Stats { high_water: st.high_water.max(in_off + in_len), ..st };
     let out = r.output();
     let mut bad = Vec::new();
     // Every access is a checked slice of its own planned buffer; the highest byte written is the
@@ -132,4 +135,225 @@ fn small_models_every_pareto_point() {
 fn larger_models_spread_of_the_front() {
     // Six points from minimum RAM to minimum MACs (debug-build time).
     run_models(|n| !(n.starts_with("tiny_cnn") || n.contains("small_cnn") || n.starts_with("float_cnn")), 6);
+}
+
+/// A plan along an explicit DAG path (edge indices from node 0 to the last node).
+fn plan_of_path(planner: &Planner, g: &Graph, edges: Vec<usize>) -> Plan {
+    let e = &planner.dag.edges;
+    let path = msf_plan::dag::PathCost {
+        peak: edges.iter().map(|&i| e[i].ram).max().unwrap_or(0),
+        peak_ram: edges.iter().map(|&i| e[i].ram).max().unwrap_or(0),
+        peak_ram_ex: edges.iter().map(|&i| e[i].ram_ex).max().unwrap_or(0),
+        macs: edges.iter().map(|&i| e[i].macs).sum(),
+        edges,
+    };
+    let opts = Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: Constraint::MinMacs, pareto: false };
+    planner.build(&g.name, &path, &opts)
+}
+
+/// The single-layer edge leaving node `c`.
+fn layer_edge(planner: &Planner, c: usize) -> usize {
+    planner.dag.edges.iter().position(|e| e.from == c && e.to == c + 1 && e.kind == msf_plan::EdgeKind::Layer).expect("a layer edge at every node")
+}
+
+fn splitmix(s: &mut u64) -> u64 {
+    *s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+const SMALL: [&str; 4] = ["tiny_cnn_int8", "onnx_small_cnn_qdq_int8", "onnx_small_cnn_f32", "float_cnn_f32"];
+
+#[test]
+fn every_fused_edge_of_the_small_models_alone_and_every_line_buffer_edge() {
+    // Each fused edge of the DAG (every block, every band height, line buffers) between layer
+    // stages: all cache modes and tile sizes the planner can choose, not only the front's.
+    let (mut runs, mut line) = (0, 0);
+    let mut failures = Vec::new();
+    // The larger models: their line-buffer edges only (rarely on a front, so run them here).
+    for path in corpus() {
+        let m = load(&path);
+        let name = m.name.clone();
+        let small = SMALL.contains(&name.as_str());
+        let layer_out = msf_exec::run_with(&m.g, m.kernels, &m.input, None).unwrap();
+        let planner = Planner::new(&m.g, Mode::Full).unwrap();
+        let n = m.g.ops.len();
+        for (ei, e) in planner.dag.edges.iter().enumerate() {
+            if e.kind == msf_plan::EdgeKind::Layer || (!small && e.kind != msf_plan::EdgeKind::LineBuffer) {
+                continue;
+            }
+            let mut path: Vec<usize> = (0..e.from).map(|c| layer_edge(&planner, c)).collect();
+            path.push(ei);
+            path.extend((e.to..n).map(|c| layer_edge(&planner, c)));
+            let p = plan_of_path(&planner, &m.g, path);
+            line += (e.kind == msf_plan::EdgeKind::LineBuffer) as usize;
+            let bad = check(&m, &p, &layer_out);
+            runs += 1;
+            if !bad.is_empty() {
+                failures.push(format!("{name} ops {}..{} {:?}: {}", e.from, e.to, e.kind, bad.join("; ")));
+            }
+        }
+    }
+    eprintln!("{runs} fused edges run ({line} line buffers)");
+    assert!(runs > 50, "{runs} edges");
+    assert!(failures.is_empty(), "{} of {runs} differ:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn random_plans_on_the_small_models() {
+    // Random walks through the fusion DAG: random block boundaries, band heights and cache
+    // modes, several fused stages per plan (deterministic seed).
+    let mut seed = 0x5EED_F05E_D000_0001u64;
+    let (mut runs, mut fused_stages) = (0, 0);
+    let mut failures = Vec::new();
+    for name in SMALL.iter().chain(&["paper_mcunet_vww1_80_int8"]) {
+        let m = load(&msf_tests::model(&format!("{name}{}", if name.starts_with("onnx") { ".onnx" } else { ".tflite" })));
+        let layer_out = msf_exec::run_with(&m.g, m.kernels, &m.input, None).unwrap();
+        let planner = Planner::new(&m.g, Mode::Full).unwrap();
+        let n = m.g.ops.len();
+        for _ in 0..25 {
+            let mut path = Vec::new();
+            let mut c = 0;
+            while c < n {
+                let out: Vec<usize> = (0..planner.dag.edges.len()).filter(|&i| planner.dag.edges[i].from == c).collect();
+                // Prefer fused edges 3:1 so plans hold several fused stages.
+                let fused: Vec<usize> = out.iter().copied().filter(|&i| planner.dag.edges[i].kind != msf_plan::EdgeKind::Layer).collect();
+                let pool = if !fused.is_empty() && splitmix(&mut seed) % 4 != 0 { &fused } else { &out };
+                let pick = pool[(splitmix(&mut seed) % pool.len() as u64) as usize];
+                path.push(pick);
+                c = planner.dag.edges[pick].to;
+            }
+            let p = plan_of_path(&planner, &m.g, path);
+            fused_stages += p.stages.iter().filter(|s| s.kind == StageKind::Fused).count();
+            let bad = check(&m, &p, &layer_out);
+            runs += 1;
+            if !bad.is_empty() {
+                failures.push(format!("{name} {}: {}", describe(&p), bad.join("; ")));
+            }
+        }
+    }
+    eprintln!("{runs} random plans, {fused_stages} fused stages");
+    assert!(fused_stages > runs, "random plans hold few fused stages");
+    assert!(failures.is_empty(), "{} of {runs} differ:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn paper_mode_plans_are_refused_and_long_stages_typed() {
+    let m = load(&msf_tests::model("paper_mcunet_vww1_80_int8.tflite"));
+    let opts = Options { mode: Mode::Paper, metric: RamMetric::IoExcluded, constraint: Constraint::MinRam, pareto: false };
+    let p = msf_plan::plan(&m.g, &opts).unwrap();
+    let e = msf_exec::compile_plan(&m.g, &p, Kernels::Reference).unwrap_err();
+    assert!(e.to_string().contains("paper-mode"), "{e}");
+    // A plan for another graph is refused with the stage named, not run.
+    let m = load(&msf_tests::model("tiny_cnn_int8.tflite"));
+    let other = load(&msf_tests::model("mbv1_w025_96_int8.tflite"));
+    let p = msf_plan::plan(&other.g, &Options::default()).unwrap();
+    let e = msf_exec::compile_plan(&m.g, &p, Kernels::Reference).unwrap_err();
+    assert!(e.to_string().contains("plan stage"), "{e}");
+}
+
+/// msf_plan::synth graphs with int8 quantisation and pseudo-random weights, so that the
+/// runtime can run them (the synthetic graphs carry shapes only).
+fn quantised(mut g: Graph, seed: u64) -> Graph {
+    let mut s = seed;
+    for t in g.tensors.iter_mut() {
+        match (&t.dtype, t.data.as_mut()) {
+            (DType::Int8, None) => t.quant = Some(msf_model::Quant::per_tensor(0.05, -3)),
+            (DType::Int8, Some(d)) => {
+                d.iter_mut().for_each(|b| *b = (splitmix(&mut s) % 61) as u8 ^ 0xE2);
+                t.quant = Some(msf_model::Quant::per_tensor(0.004, 0));
+            }
+            (DType::Int32, Some(d)) => {
+                for c in d.chunks_exact_mut(4) {
+                    c.copy_from_slice(&((splitmix(&mut s) % 2001) as i32 - 1000).to_le_bytes());
+                }
+            }
+            _ => {}
+        }
+    }
+    g
+}
+
+#[test]
+fn line_buffers_and_every_fused_edge_of_synthetic_nets() {
+    // No corpus DAG keeps a line-buffer edge (H-cache bands dominate them there), so line
+    // buffers, 5x5/7x7 kernels, strides, pools, residual joins and non-square maps are run
+    // here on the walk simulator's graphs, quantised: every fused edge, then random plans.
+    use msf_plan::synth::Builder;
+    let mut b = Builder::new("mixed", 17, 13, 2);
+    b.conv(4, 3, 2);
+    b.dw(7, 1);
+    b.conv(6, 1, 1);
+    b.dw(5, 2);
+    b.maxpool(2, 2);
+    b.conv(5, 3, 1);
+    let x = b.cur;
+    b.conv(10, 1, 1);
+    b.dw(3, 1);
+    b.conv(5, 1, 1);
+    b.add(x);
+    b.mean();
+    let mixed = quantised(b.finish(), 1);
+    let mut b = Builder::new("residual", 16, 16, 3);
+    b.conv(4, 3, 2);
+    b.mbconv(4, 4, 2, 1, 3);
+    let x = b.cur;
+    b.mbconv(4, 4, 2, 1, 3);
+    b.add(x);
+    b.mbconv(4, 6, 2, 2, 3);
+    let y = b.cur;
+    b.mbconv(6, 6, 2, 1, 5);
+    b.add(y);
+    b.conv(8, 1, 1);
+    b.mean();
+    let residual = quantised(b.finish(), 2);
+    let (mut runs, mut line) = (0, 0);
+    let mut failures = Vec::new();
+    for g in [mixed, residual] {
+        let input: Vec<u8> = {
+            let mut s = 7;
+            (0..g.tensors[g.inputs[0]].byte_size()).map(|_| splitmix(&mut s) as u8).collect()
+        };
+        let m = Model { name: g.name.clone(), input, want: vec![], kernels: Kernels::Reference, g };
+        let layer_out = msf_exec::run_with(&m.g, m.kernels, &m.input, None).unwrap();
+        let planner = Planner::new(&m.g, Mode::Full).unwrap();
+        let n = m.g.ops.len();
+        let mut paths: Vec<Vec<usize>> = Vec::new();
+        for (ei, e) in planner.dag.edges.iter().enumerate() {
+            if e.kind == msf_plan::EdgeKind::Layer {
+                continue;
+            }
+            let mut path: Vec<usize> = (0..e.from).map(|c| layer_edge(&planner, c)).collect();
+            path.push(ei);
+            path.extend((e.to..n).map(|c| layer_edge(&planner, c)));
+            paths.push(path);
+        }
+        let mut seed = 99;
+        for _ in 0..30 {
+            let mut path = Vec::new();
+            let mut c = 0;
+            while c < n {
+                let out: Vec<usize> = (0..planner.dag.edges.len()).filter(|&i| planner.dag.edges[i].from == c).collect();
+                let pick = out[(splitmix(&mut seed) % out.len() as u64) as usize];
+                path.push(pick);
+                c = planner.dag.edges[pick].to;
+            }
+            paths.push(path);
+        }
+        for path in paths {
+            line += path.iter().filter(|&&i| planner.dag.edges[i].kind == msf_plan::EdgeKind::LineBuffer).count();
+            let p = plan_of_path(&planner, &m.g, path);
+            // No golden here: the layer-by-layer run is the reference.
+            let bad: Vec<String> = check(&m, &p, &layer_out).into_iter().filter(|b| !b.contains("golden")).collect();
+            runs += 1;
+            if !bad.is_empty() {
+                failures.push(format!("{} {}: {}", m.name, describe(&p), bad.join("; ")));
+            }
+        }
+    }
+    eprintln!("{runs} synthetic plans, {line} line-buffer stages");
+    assert!(runs > 100 && line > 10, "{runs} plans, {line} line-buffer stages");
+    assert!(failures.is_empty(), "{} of {runs} differ:\n{}", failures.len(), failures.join("\n"));
 }
