@@ -158,9 +158,10 @@ pub fn mean_hw_i8(
     let (m, s) = mean_multiplier(mult, shift, n);
     const CH: usize = 64;
     let mut cs = 0;
+    let mut acc = [0i32; CH];
     while cs < c {
         let k = CH.min(c - cs);
-        let mut acc = [0i32; CH];
+        acc[..k].fill(0);
         for px in input[..n * c].chunks_exact(c) {
             for (a, &v) in acc[..k].iter_mut().zip(&px[cs..cs + k]) {
                 *a = a.wrapping_add(v as i32);

@@ -365,36 +365,43 @@ pub fn conv_io_f32(
 ) -> Result<(), Error> {
     g.check_io(input, out)?;
     let (cin, oc_n) = (g.in_c, g.out_c);
-    if weights_io.len() < g.kh * g.kw * cin * oc_n || bias.len() < oc_n {
+    let k = g.kh * g.kw * cin;
+    if k > PATCH_F32 {
+        return Err(Error::BadParams("receptive field too large for input-major float weights"));
+    }
+    if weights_io.len() < k * oc_n || bias.len() < oc_n {
         return Err(Error::BadParams("conv weights or bias too short"));
     }
+    // Padded taps hold 0.0: they add exact zeros, so the sums equal the reference's, which
+    // skips them.
+    let mut patch = [0f32; PATCH_F32];
+    let mut acc_buf = [0f32; CH];
     for y in out.y0..out.y1 {
         let iy0 = (y * g.stride_h) as isize - g.pad_top as isize;
         for x in out.x0..out.x1 {
             let ix0 = (x * g.stride_w) as isize - g.pad_left as isize;
+            for ky in 0..g.kh {
+                let iy = iy0 + (ky * g.dil_h) as isize;
+                let row_in = inside(iy, g.in_h);
+                for kx in 0..g.kw {
+                    let ix = ix0 + (kx * g.dil_w) as isize;
+                    let dst = &mut patch[(ky * g.kw + kx) * cin..][..cin];
+                    if row_in && inside(ix, g.in_w) {
+                        dst.copy_from_slice(input.pixel(iy as usize, ix as usize));
+                    } else {
+                        dst.fill(0.0);
+                    }
+                }
+            }
             let opx = out.pixel_mut(y, x, oc_n);
             let mut cs = 0;
             while cs < oc_n {
                 let n = CH.min(oc_n - cs);
-                let mut acc = [0f32; CH];
-                let acc = &mut acc[..n];
-                for ky in 0..g.kh {
-                    let iy = iy0 + (ky * g.dil_h) as isize;
-                    if !inside(iy, g.in_h) {
-                        continue;
-                    }
-                    for kx in 0..g.kw {
-                        let ix = ix0 + (kx * g.dil_w) as isize;
-                        if !inside(ix, g.in_w) {
-                            continue;
-                        }
-                        let base = (ky * g.kw + kx) * cin;
-                        for (ci, &v) in input.pixel(iy as usize, ix as usize).iter().enumerate() {
-                            let wrow = &weights_io[(base + ci) * oc_n + cs..][..n];
-                            for (a, &wv) in acc.iter_mut().zip(wrow) {
-                                *a += v * wv;
-                            }
-                        }
+                let acc = &mut acc_buf[..n];
+                acc.fill(0.0);
+                for (&v, wrow) in patch[..k].iter().zip(weights_io.chunks_exact(oc_n)) {
+                    for (a, &wv) in acc.iter_mut().zip(&wrow[cs..cs + n]) {
+                        *a += v * wv;
                     }
                 }
                 for (j, &a) in acc.iter().enumerate() {
