@@ -164,6 +164,9 @@ pub struct Stats {
     pub high_water: usize,
     /// Output pixels computed by fused ops (recomputation included).
     pub pixels: u64,
+    /// Of those, pixels of spatial ops whose input window wrapped around its ring: computed one
+    /// at a time from a gathered stack patch instead of a whole column/row per kernel call.
+    pub patched: u64,
 }
 
 /// One decoded op of a fused stage.
@@ -725,6 +728,7 @@ impl Walk<'_, '_, '_> {
                 return self.kernel(&o, &g, view, &in0, odata, r, c, ob.row_stride());
             }
             // A window wraps in its ring: pixel by pixel, each window gathered into a patch.
+            self.st.patched += ((r.1 + 1 - r.0) * (c.1 + 1 - c.0)) as u64;
             let mut patch = Patch([0; PATCH_BYTES]);
             for y in r.0..=r.1 {
                 for x in c.0..=c.1 {
