@@ -287,12 +287,6 @@ pub fn compile_with(g: &Graph, kernels: Kernels) -> Result<Compiled> {
     })
 }
 
-/// Receptive fields up to this length get input-major conv weights (`spatial::conv_io_i8`).
-/// 0: measured on the corpus (thread CPU time and callgrind instruction counts, x86_64 with the
-/// SSE2 dot product) input-major was within a few percent of OHWI at thresholds 16..128 and
-/// worse above, so OHWI is used throughout.
-const IO_MAX_K: usize = 0;
-
 /// Float convs with receptive fields up to this length get input-major weights.
 const IO_MAX_K_F32: usize = 32;
 
@@ -402,18 +396,10 @@ fn lower_op(
                 let (amin, amax) = activation_range_i8(act_code(*activation), sy, zy);
                 let mut l = base(if depthwise { Op::DwConvI8 } else { Op::ConvI8 })?;
                 l.set_geom(&geom).set_i(w::IN_ZP, zx).set_i(w::OUT_ZP, zy).set_i(w::ACT_MIN, amin).set_i(w::ACT_MAX, amax);
-                // Weights stay OHWI unless IO_MAX_K says input-major (see its comment).
-                if !depthwise && per_co <= IO_MAX_K && oc >= 8 {
-                    let mut t = vec![0u8; wdata.len()];
-                    for co in 0..oc {
-                        for j in 0..per_co {
-                            t[j * oc + co] = wdata[co * per_co + j];
-                        }
-                    }
-                    l.set(w::WEIGHTS, wts.push(&t)).set(w::P2, 1);
-                } else {
-                    l.set(w::WEIGHTS, wts.push(wdata));
-                }
+                // OHWI, as in the file: the runtime's input-major int8 kernel
+                // (spatial::conv_io_i8, P2 = 1) measured no faster on the corpus (thread CPU
+                // time and callgrind instruction counts, x86_64 with the SSE2 dot product).
+                l.set(w::WEIGHTS, wts.push(wdata));
                 l.set(w::BIAS, wts.push_i32(&folded));
                 l.set(w::MULT, wts.push_i32(&mult)).set(w::SHIFT, wts.push_i32(&shift)).set(w::P0, dm as u32);
                 if !depthwise {
