@@ -26,10 +26,7 @@ pub fn fc_i8(rows: usize, in_dim: usize, out_dim: usize, input: &[i8], weights: 
     need(q.bias.len() >= out_dim && q.mult.len() >= out_dim && q.shift.len() >= out_dim, "fully connected requant")?;
     for (xin, xout) in input.chunks_exact(in_dim).zip(out.chunks_exact_mut(out_dim)).take(rows) {
         for (o, (wrow, oo)) in weights.chunks_exact(in_dim).zip(xout.iter_mut()).enumerate().take(out_dim) {
-            let mut acc = q.bias[o];
-            for (&a, &b) in xin.iter().zip(wrow) {
-                acc = acc.wrapping_add(a as i32 * b as i32);
-            }
+            let acc = q.bias[o].wrapping_add(crate::spatial::dot_i8(xin, wrow));
             let m = if q.single_rounding {
                 crate::quant::mul_ruy(acc, q.mult[o], q.shift[o])
             } else {

@@ -457,12 +457,14 @@ pub fn dwconv_i8(
                         if row_in && inside(ix, g.in_w) {
                             let px = input.pixel(iy as usize, ix as usize);
                             if m == 1 {
+                                // i8 x i8 fits in i16: a 16-bit multiply (pmullw / SMULBB) then
+                                // widen, instead of a 32-bit multiply (SSE2 has none).
                                 for ((a, &v), &w) in acc.iter_mut().zip(&px[cs..cs + n]).zip(wt) {
-                                    *a = a.wrapping_add(v as i32 * w as i32);
+                                    *a = a.wrapping_add((v as i16 * w as i16) as i32);
                                 }
                             } else {
                                 for (j, (a, &w)) in acc.iter_mut().zip(wt).enumerate() {
-                                    *a = a.wrapping_add(px[(cs + j) / m] as i32 * w as i32);
+                                    *a = a.wrapping_add((px[(cs + j) / m] as i16 * w as i16) as i32);
                                 }
                             }
                         } else {
