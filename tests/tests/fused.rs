@@ -220,7 +220,7 @@ fn random_plans_on_the_small_models() {
                 let out: Vec<usize> = (0..planner.dag.edges.len()).filter(|&i| planner.dag.edges[i].from == c).collect();
                 // Prefer fused edges 3:1 so plans hold several fused stages.
                 let fused: Vec<usize> = out.iter().copied().filter(|&i| planner.dag.edges[i].kind != msf_plan::EdgeKind::Layer).collect();
-                let pool = if !fused.is_empty() && splitmix(&mut seed) % 4 != 0 { &fused } else { &out };
+                let pool = if !fused.is_empty() && !splitmix(&mut seed).is_multiple_of(4) { &fused } else { &out };
                 let pick = pool[(splitmix(&mut seed) % pool.len() as u64) as usize];
                 path.push(pick);
                 c = planner.dag.edges[pick].to;

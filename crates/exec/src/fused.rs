@@ -19,6 +19,8 @@ fn bad(stage: usize, what: impl Into<String>) -> ExecError {
 /// Lower `g` as `plan` says. Errors: a paper-mode plan, a plan for another graph (ops not
 /// covered, buffers missing), a fused stage of more than [`MAX_OPS`] ops, an op that cannot
 /// run inside a fused stage (channel concatenation), and everything [`super::compile`] refuses.
+// Ops are addressed by graph index throughout (op_layers, producers, the plan's stages).
+#[allow(clippy::needless_range_loop)]
 pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled> {
     if plan.mode != Mode::Full {
         return Err(bad(0, "paper-mode plans are figures only; plan in full mode to run"));
