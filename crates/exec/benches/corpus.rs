@@ -1,10 +1,10 @@
 //! `cargo bench -p msf-exec`: host inference time and MAC/s of every corpus model through
 //! msf-runtime (layer by layer, one thread). Prints a markdown table; with MSF_BENCH_JSON=FILE
-//! also writes the numbers as JSON for tools/bench_litert.py to put beside LiteRT's.
+//! also writes the numbers as JSON for benches/bench_litert.py to put beside LiteRT's.
 //!
 //! Time is the thread's CPU time per inference (CLOCK_THREAD_CPUTIME_ID), the minimum of
 //! repeated runs: on a shared, loaded machine wall time mostly measures the other processes and
-//! even CPU time has spikes. tools/bench_litert.py measures LiteRT the same way, interleaved.
+//! even CPU time has spikes. benches/bench_litert.py measures LiteRT the same way, interleaved.
 
 use std::time::Instant;
 

@@ -3,7 +3,7 @@
 
 Usage:
   pip install ai-edge-litert numpy
-  python3 tools/bench_litert.py [--out table.md] [--rounds 2]
+  python3 crates/exec/benches/bench_litert.py [--out table.md] [--rounds 2]
 
 It runs `cargo bench -p msf-exec -- MODEL` (msf-runtime) and LiteRT on the same model one
 after the other, for several rounds, and keeps each one's minimum: the machine is shared.
@@ -25,7 +25,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODELS = os.path.join(HERE, "..", "tests", "models")
+ROOT = os.path.join(HERE, "..", "..", "..")
+MODELS = os.path.join(ROOT, "tests", "models")
 
 
 def child(model, resolver, seconds):
@@ -72,7 +73,7 @@ def msf_bench(name):
         env = dict(os.environ, MSF_BENCH_JSON=f.name)
         subprocess.run(
             ["cargo", "bench", "-q", "-p", "msf-exec", "--bench", "corpus", "--", name],
-            cwd=os.path.join(HERE, ".."),
+            cwd=ROOT,
             env=env,
             check=True,
             capture_output=True,
