@@ -10,8 +10,9 @@
 mod emit_common;
 
 use emit_common::*;
-use msf_codegen::project::statics_overhead;
-use msf_codegen::{board, emit_project, firmware_for_kernels, write_zip, CodegenError, Kernels};
+use msf_codegen::project::{arena_static_bytes, statics_overhead};
+use msf_codegen::{arena_budget, board, emit_project, firmware_for_kernels, firmware_for_plan, write_zip, CodegenError, Firmware, Kernels};
+use msf_plan::{Constraint, Mode, Options, RamMetric, StageKind};
 use std::process::Command;
 use std::time::Duration;
 
@@ -28,22 +29,56 @@ fn load(model: &str) -> (msf_model::Graph, Vec<u8>, Vec<u8>, Kernels) {
     (g, input, expected, if optimized { Kernels::Optimized } else { Kernels::Reference })
 }
 
-/// Emit `model` for `board_id`, build, check the ELF's RAM, run under QEMU, compare the output.
+/// Emit `model` for `board_id` layer by layer, build, check the ELF's RAM, run under QEMU,
+/// compare the output.
 fn build_and_run(model: &str, board_id: &str) {
+    let (g, input, expected, kernels) = load(model);
+    let fw = firmware_for_kernels(&g, Some(&input), kernels).unwrap();
+    run_firmware(model, board_id, &fw, &expected, "");
+}
+
+/// The full-mode plan of `model` under `c` (I/O included: the arena is the whole RAM).
+fn full_plan(g: &msf_model::Graph, c: Constraint) -> msf_plan::Plan {
+    msf_plan::plan(g, &Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: c, pareto: false }).unwrap()
+}
+
+/// Emit `model` under the plan `c` gives (it must fuse), run it under QEMU, compare with the
+/// golden output; the ELF's .data + .bss must be the plan's arena (`peak_ram_bytes`) + statics.
+fn build_and_run_fused(model: &str, board_id: &str, c: Constraint) {
+    let (g, input, expected, kernels) = load(model);
+    let p = full_plan(&g, c);
+    let fused = p.stages.iter().filter(|s| s.kind == StageKind::Fused).count();
+    assert!(fused > 0, "{model}: the plan under {c:?} has no fused stage");
+    let fw = firmware_for_plan(&g, &p, Some(&input), kernels).unwrap();
+    assert!(fw.fused);
+    assert_eq!(fw.arena, p.peak_ram_bytes, "{model}: the firmware's arena is the plan's peak");
+    eprintln!(
+        "{model} on {board_id}: plan {c:?}: {} stages ({fused} fused), arena {} B (layer by layer {} B), F = {:.3}",
+        p.stages.len(),
+        p.peak_ram_bytes,
+        p.vanilla_peak_ram_bytes,
+        p.overhead
+    );
+    run_firmware(model, board_id, &fw, &expected, "-fused");
+}
+
+fn run_firmware(model: &str, board_id: &str, fw: &Firmware, expected: &[u8], tag: &str) {
     let b = board(board_id).unwrap();
     let q = b.qemu.as_ref().expect("an emulated board");
     let Some(qemu_bin) = qemu(&q.binary) else { return };
-    let (g, input, expected, kernels) = load(model);
-    let fw = firmware_for_kernels(&g, Some(&input), kernels).unwrap();
-    let project = emit_project(b, &fw, false).unwrap();
+    let project = emit_project(b, fw, false).unwrap();
     let zip = write_zip(&project).unwrap();
-    let dir = unpack(&zip, &scratch(&format!("{model}-{board_id}")));
+    let readme = String::from_utf8(project.file("README.md").unwrap().bytes.clone()).unwrap();
+    assert!(readme.contains(&format!("**{}**", project.budget.ram_needed)), "README states the peak RAM:\n{readme}");
+    let dir = unpack(&zip, &scratch(&format!("{model}-{board_id}{tag}")));
     let elf = cargo_build(&dir, &b.target, &project.root);
 
     // RAM: .data + .bss == arena + the fixed statics overhead, to the byte.
     let (ram, secs) = elf_ram(&elf);
-    assert_eq!(ram, fw.arena + statics_overhead(b.family), "{model} on {board_id}: .data+.bss; sections {secs:?}");
-    assert!(ram + b.stack_reserve <= b.ram);
+    // (The arena static is 16-aligned: a plan's arena_size rounds up to a multiple of 16.)
+    assert_eq!(ram, arena_static_bytes(fw.arena) + statics_overhead(b.family), "{model} on {board_id}: .data+.bss; sections {secs:?}");
+    assert!(ram + project.budget.stack <= b.ram);
+    eprintln!("{model} on {board_id}{tag}: ELF .data+.bss = {ram} B; arena {} B, statics {} B", fw.arena, statics_overhead(b.family));
 
     // Run with the project's own runner line (first word: the qemu binary found here).
     let mut words = b.runner.split_whitespace();
@@ -67,7 +102,8 @@ fn build_and_run(model: &str, board_id: &str) {
         .and_then(|l| l.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no `stack: N bytes used` line in\n{stdout}"));
-    assert!(used > 0 && used <= b.stack_reserve, "{model} on {board_id}: stack used {used} B, reserve {} B", b.stack_reserve);
+    let reserve = project.budget.stack;
+    assert!(used > 0 && used <= reserve, "{model} on {board_id}{tag}: stack used {used} B, reserve {reserve} B");
 }
 
 #[test]
@@ -136,4 +172,59 @@ fn microbit_refuses_what_does_not_fit_layer_by_layer() {
             other => panic!("{model}: expected DoesNotFit, got {other:?}"),
         }
     }
+}
+
+// Fused plans (msf_exec::compile_plan, run by msf_runtime::fused on the MCU). The least-RAM plan
+// (`--max-overhead inf`) fuses the most, so it exercises the most of the fused executor.
+
+#[test]
+fn tiny_cnn_int8_fused_on_mps2_an386() {
+    build_and_run_fused("tiny_cnn_int8", "mps2-an386", Constraint::MinRam);
+}
+
+#[test]
+fn mbv1_w025_96_int8_fused_on_mps2_an386() {
+    build_and_run_fused("mbv1_w025_96_int8", "mps2-an386", Constraint::MinRam);
+}
+
+#[test]
+fn paper_mcunet_vww1_80_int8_fused_on_riscv32_virt() {
+    build_and_run_fused("paper_mcunet_vww1_80_int8", "riscv32-virt", Constraint::MinRam);
+}
+
+/// What `msf emit` plans when no budget is given: least compute within the board's arena
+/// budget (RAM - statics - stack reserve - the fused executor's stack patch).
+#[test]
+fn paper_mcunet_vww1_80_int8_board_budget_on_mps2_an386() {
+    let b = board("mps2-an386").unwrap();
+    let (g, input, expected, kernels) = load("paper_mcunet_vww1_80_int8");
+    let p = full_plan(&g, Constraint::RamBudget { ram_bytes: arena_budget(b) });
+    assert!(p.peak_ram_bytes <= arena_budget(b));
+    let fw = firmware_for_plan(&g, &p, Some(&input), kernels).unwrap();
+    run_firmware("paper_mcunet_vww1_80_int8", "mps2-an386", &fw, &expected, "-board");
+}
+
+/// 16 kB micro:bit: the fused executor's stack patch (msf_runtime::fused::PATCH_BYTES) plus the board's stack
+/// reserve exceed its RAM, so no plan fits and the emitter says so with the numbers.
+#[test]
+fn microbit_refuses_fused_plans_with_the_numbers() {
+    let b = board("microbit").unwrap();
+    assert_eq!(arena_budget(b), 0, "RAM {} B, stack {} B", b.ram, msf_codegen::stack_bytes(b, true));
+    let (g, input, _, kernels) = load("paper_mcunet_vww1_80_int8");
+    let p = full_plan(&g, Constraint::MinRam);
+    let fw = firmware_for_plan(&g, &p, Some(&input), kernels).unwrap();
+    match emit_project(b, &fw, false) {
+        Err(CodegenError::DoesNotFit { need_ram, ram, arena, stack, .. }) => {
+            assert_eq!((ram, arena), (16384, p.peak_ram_bytes));
+            assert!(stack == msf_codegen::stack_bytes(b, true) && stack > b.stack_reserve, "{stack}");
+            assert_eq!(need_ram, arena_static_bytes(arena) + stack);
+            eprintln!("paper_mcunet_vww1_80_int8 fused on microbit: refused, needs {need_ram} B (arena {arena} + stack {stack}), has {ram} B");
+        }
+        other => panic!("expected DoesNotFit, got {other:?}"),
+    }
+}
+
+#[test]
+fn tiny_cnn_int8_fused_on_riscv32_virt() {
+    build_and_run_fused("tiny_cnn_int8", "riscv32-virt", Constraint::MinRam);
 }

@@ -1,15 +1,18 @@
 //! `msf emit MODEL --board NAME [--ram .. | --max-overhead ..] [--input IN.bin] --out PROJECT.zip
 //! [--force]` and `msf boards [--json]`.
 //!
-//! The firmware runs the model through msf-runtime's layer executor. `--ram` / `--max-overhead`
-//! ask the planner first: a plan that needs fused stages is refused until the runtime executes
-//! them (saying what layer by layer needs), a RAM budget below the layer-by-layer arena is refused
-//! with the numbers.
+//! The firmware runs a full-mode msf-CNN plan (msf_exec::compile_plan; fused stages through
+//! msf-runtime's fused executor, arena = the plan's peak RAM). `--ram` asks for the least compute
+//! within that arena (P2), `--max-overhead` for the least RAM within that compute factor (P1,
+//! `inf` = least RAM). With neither: P2 with the board's arena budget (RAM - statics - stack
+//! reserve - the fused executor's stack), so a model that does not fit layer by layer gets a
+//! fused plan by itself. If no plan fits, the refusal gives the best reachable RAM and what the
+//! board offers (unless --force: then the least-RAM plan is emitted).
 
 use crate::util::{load_model, parse_bytes};
 use anyhow::{bail, Context, Result};
-use msf_codegen::{board, emit_project, firmware_for_kernels, write_zip, Board, Kernels};
-use msf_plan::{plan, Constraint, Mode, Options, RamMetric, StageKind};
+use msf_codegen::{arena_budget, board, emit_project, firmware_for_kernels, firmware_for_plan, write_zip, Board, Kernels};
+use msf_plan::{plan, Constraint, Mode, Options, PlanError, RamMetric, StageKind};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -83,35 +86,64 @@ pub fn run(a: Args) -> Result<()> {
         KernelsArg::Reference => Kernels::Reference,
         KernelsArg::Optimized => Kernels::Optimized,
     };
-    let fw = firmware_for_kernels(&graph, input.as_deref(), kernels)?;
-
-    if let Some(c) = constraint(&a)? {
-        let opts = Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: c, pareto: false };
-        let p = plan(&graph, &opts)?;
+    let budget = arena_budget(b);
+    let asked = constraint(&a)?;
+    let c = asked.unwrap_or(Constraint::RamBudget { ram_bytes: budget });
+    let full = |c: Constraint| plan(&graph, &Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: c, pareto: false });
+    let describe = |p: &msf_plan::Plan, how: String| {
         let fused = p.stages.iter().filter(|s| s.kind == StageKind::Fused).count();
-        if fused > 0 {
-            bail!(
-                "the plan for {:?} fuses {fused} stage(s) (peak {} B, F = {:.3}); msf-runtime executes layer by layer only so far, \
-                 whose arena is {} B — emit without --ram/--max-overhead, or with a budget of at least {} B",
-                c, p.peak_ram_bytes, p.overhead, fw.arena, fw.arena
-            );
-        }
-        if let Some(r) = a.ram {
-            if fw.arena > r && !a.force {
-                bail!("the layer-by-layer arena is {} B, over the --ram budget of {r} B (use --force to emit anyway)", fw.arena);
+        format!(
+            "plan ({how}): {} stages, {fused} fused; peak RAM = arena {} B (layer by layer {} B); F = {:.3}",
+            p.stages.len(),
+            p.peak_ram_bytes,
+            p.vanilla_peak_ram_bytes,
+            p.overhead
+        )
+    };
+    let how = match asked {
+        Some(c) => format!("{c:?}"),
+        None => format!("least compute within {}'s arena budget of {budget} B", b.id),
+    };
+    let (fw, plan_line) = match full(c) {
+        Ok(p) => (firmware_for_plan(&graph, &p, input.as_deref(), kernels)?, describe(&p, how)),
+        Err(PlanError::RamUnreachable { best, .. }) => {
+            // No constraint asked and no plan fits beside the fused executor's stack: the
+            // layer-by-layer firmware (small stack) may still fit.
+            let lbl = if asked.is_none() { Some(firmware_for_kernels(&graph, input.as_deref(), kernels)?) } else { None };
+            match lbl {
+                Some(fw) if msf_codegen::project::budget(b, &fw).fits() => {
+                    let line = format!("layer by layer: arena {} B (every fused plan needs its arena + {} B of stack; least-RAM arena {best} B)", fw.arena, msf_codegen::stack_bytes(b, true));
+                    (fw, line)
+                }
+                _ => {
+                    let what = match asked {
+                        Some(_) => format!("the --ram budget of {} B", a.ram.unwrap_or(0)),
+                        None => format!(
+                            "{} ({} B of RAM: arena budget {budget} B beside statics and {} B of stack for the fused executor; layer by layer needs {} B of RAM)",
+                            b.id,
+                            b.ram,
+                            msf_codegen::stack_bytes(b, true),
+                            lbl.as_ref().map(|f| msf_codegen::project::budget(b, f).ram_needed).unwrap_or(0)
+                        ),
+                    };
+                    if !a.force {
+                        bail!("no plan of {} fits {what}: the least-RAM plan needs an arena of {best} B (use --force to emit it anyway)", graph.name);
+                    }
+                    let p = full(Constraint::MinRam)?;
+                    (firmware_for_plan(&graph, &p, input.as_deref(), kernels)?, describe(&p, "least RAM, forced".into()))
+                }
             }
         }
-    }
-
+        Err(e) => return Err(e.into()),
+    };
     let project = match emit_project(b, &fw, a.force) {
         Ok(p) => p,
         Err(e @ msf_codegen::CodegenError::DoesNotFit { .. }) => {
-            // Say what the planner could reach, so the user knows whether fusion would help.
-            let opts = Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: Constraint::MinRam, pareto: false };
-            let best = match plan(&graph, &opts) {
-                Ok(p) => format!(
-                    "; the best achievable peak RAM is {} B with a fused plan (F = {:.2}), which msf-runtime cannot execute yet — layer by layer needs an arena of {} B",
-                    p.peak_ram_bytes, p.overhead, fw.arena
+            // Say what the planner could reach, so the user knows whether another plan would fit.
+            let best = match full(Constraint::MinRam) {
+                Ok(m) => format!(
+                    "; the least-RAM plan has an arena of {} B (F = {:.2}; this one {} B), and {}'s arena budget for a fused firmware is {budget} B",
+                    m.peak_ram_bytes, m.overhead, fw.arena, b.id
                 ),
                 Err(pe) => format!("; the planner found no smaller plan ({pe})"),
             };
@@ -125,16 +157,18 @@ pub fn run(a: Args) -> Result<()> {
     let mut o = String::new();
     use std::fmt::Write as _;
     let _ = writeln!(o,"wrote {} ({} bytes): {}/ for {} ({}, {})", a.out.display(), zip.len(), project.root, b.id, b.core, b.target);
+    let _ = writeln!(o, "  {plan_line}");
     let _ = writeln!(o,
         "  input: {}",
         input_path.map(|p| p.display().to_string()).unwrap_or_else(|| "deterministic pseudo-random (no NAME.input.bin)".into())
     );
     let _ = writeln!(o,
-        "  RAM: {} B = arena {} + statics {} + stack reserve {} (board: {} B){}",
+        "  RAM: {} B = arena {} + statics {} + stack reserve {}{} (board: {} B){}",
         bu.ram_needed,
         bu.arena,
         bu.statics,
         bu.stack,
+        if fw.fused { " (fused executor included)" } else { "" },
         bu.ram,
         if bu.ram_needed > bu.ram { "  DOES NOT FIT" } else { "" }
     );

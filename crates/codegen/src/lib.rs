@@ -14,8 +14,8 @@ pub mod sanitize;
 pub mod zipper;
 
 pub use board::{board, boards, Board, CycleCounter, Family, Qemu, Sources};
-pub use lower::{default_input, firmware_for, firmware_for_kernels, Kernels};
-pub use project::{emit_project, Budget, Firmware, OutputKind, Project, ProjectFile};
+pub use lower::{default_input, firmware_for, firmware_for_kernels, firmware_for_plan, Kernels};
+pub use project::{arena_budget, emit_project, stack_bytes, Budget, Firmware, OutputKind, Project, ProjectFile};
 pub use sanitize::{crate_name, safe_entry_path};
 pub use zipper::write_zip;
 
@@ -56,11 +56,27 @@ pub enum CodegenError {
     Zip(String),
 }
 
-/// One call for the CLI and the page: lower `graph`, emit the project for board `board_id`, zip
-/// it. Returns the zip bytes and the project (its budget says what fits).
+/// One call for the CLI and the page: lower `graph` layer by layer, emit the project for board
+/// `board_id`, zip it. Returns the zip bytes and the project (its budget says what fits).
 pub fn emit_zip(graph: &msf_model::Graph, board_id: &str, input: Option<&[u8]>, force: bool) -> Result<(Vec<u8>, Project), CodegenError> {
+    emit_zip_plan(graph, board_id, None, input, force)
+}
+
+/// [`emit_zip`] for a plan: `Some(plan)` (full mode) lowers it with `msf_exec::compile_plan`,
+/// fused stages run by the fused executor, arena = the plan's `peak_ram_bytes`; `None` = layer by
+/// layer. Deterministic: same inputs, same bytes.
+pub fn emit_zip_plan(
+    graph: &msf_model::Graph,
+    board_id: &str,
+    plan: Option<&msf_plan::Plan>,
+    input: Option<&[u8]>,
+    force: bool,
+) -> Result<(Vec<u8>, Project), CodegenError> {
     let b = board(board_id)?;
-    let fw = firmware_for(graph, input)?;
+    let fw = match plan {
+        Some(p) => firmware_for_plan(graph, p, input, Kernels::Reference)?,
+        None => firmware_for(graph, input)?,
+    };
     let p = emit_project(b, &fw, force)?;
     Ok((write_zip(&p)?, p))
 }
@@ -85,6 +101,8 @@ mod tests {
             output_kind: OutputKind::I8,
             macs: 1_000_000,
             plan_summary: "layer-by-layer".into(),
+            plan_details: String::new(),
+            fused: false,
         }
     }
 
@@ -196,6 +214,31 @@ mod tests {
         let mut p = emit_project(b, &fw("m", 1024), false).unwrap();
         p.files.push(ProjectFile { path: "../escape".into(), bytes: vec![], executable: false });
         assert!(matches!(write_zip(&p), Err(CodegenError::UnsafeEntry(_))));
+    }
+
+    /// A fused plan's project: deterministic zip, README with the plan's peak RAM and stage table,
+    /// model.rs through the fused executor, stack grown by the fused executor's share.
+    #[test]
+    fn fused_plan_project() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/models");
+        let g = msf_model::load(&std::fs::read(dir.join("tiny_cnn_int8.tflite")).unwrap(), "tiny_cnn_int8").unwrap();
+        let opts = msf_plan::Options { mode: msf_plan::Mode::Full, metric: msf_plan::RamMetric::IoIncluded, constraint: msf_plan::Constraint::MinRam, pareto: false };
+        let plan = msf_plan::plan(&g, &opts).unwrap();
+        assert!(plan.stages.iter().any(|s| s.kind == msf_plan::StageKind::Fused));
+        let (z1, p) = emit_zip_plan(&g, "mps2-an386", Some(&plan), None, false).unwrap();
+        let (z2, _) = emit_zip_plan(&g, "mps2-an386", Some(&plan), None, false).unwrap();
+        assert_eq!(z1, z2);
+        assert_eq!(p.budget.arena, plan.peak_ram_bytes);
+        assert_eq!(p.budget.stack, board("mps2-an386").unwrap().stack_reserve + project::FUSED_STACK_EXTRA);
+        let r = std::str::from_utf8(&p.file("README.md").unwrap().bytes).unwrap();
+        assert!(r.contains(&format!("predicted peak RAM = arena = **{} B**", plan.peak_ram_bytes)), "{r}");
+        assert_eq!(r.matches("| fused, H-cache").count() + r.matches("| fused, line buffers").count(), plan.stages.iter().filter(|s| s.kind == msf_plan::StageKind::Fused).count(), "{r}");
+        let m = std::str::from_utf8(&p.file("src/model.rs").unwrap().bytes).unwrap();
+        assert!(m.contains("FusedProgram::parse"));
+        // None = layer by layer, as emit_zip.
+        let (z3, q) = emit_zip_plan(&g, "mps2-an386", None, None, false).unwrap();
+        assert_eq!(z3, emit_zip(&g, "mps2-an386", None, false).unwrap().0);
+        assert!(!std::str::from_utf8(&q.file("src/model.rs").unwrap().bytes).unwrap().contains("Fused"));
     }
 
     #[test]

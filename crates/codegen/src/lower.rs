@@ -19,6 +19,75 @@ pub fn firmware_for(graph: &Graph, input: Option<&[u8]>) -> Result<Firmware, Cod
 /// x86 optimized kernels bit for bit (the reference outputs of some corpus models come from them).
 pub fn firmware_for_kernels(graph: &Graph, input: Option<&[u8]>, kernels: Kernels) -> Result<Firmware, CodegenError> {
     let c = msf_exec::compile_with(graph, kernels).map_err(|e| CodegenError::Lowering(e.to_string()))?;
+    let macs = (0..graph.ops.len()).map(|i| msf_model::stats::op_stats(graph, i).macs).sum();
+    let summary = format!(
+        "layer by layer ({} kernels' arithmetic), {} runtime layers, arena {} B (greedy-by-size placement of every activation over its lifetime)",
+        kernels_name(kernels),
+        c.op_layers.iter().map(|r| r.len()).sum::<usize>(),
+        c.arena_size
+    );
+    from_compiled(graph, c, input, macs, summary, String::new(), false)
+}
+
+/// Lower `graph` as `plan` says (a full-mode [`msf_plan::Plan`]): fused stages run patch by
+/// patch through msf-runtime's fused executor, every buffer at the plan's offset, the arena
+/// exactly the plan's `arena_size` (= `peak_ram_bytes`). The firmware computes the same bytes as
+/// layer by layer (msf_exec's tests check every Pareto point of the corpus against it).
+pub fn firmware_for_plan(graph: &Graph, plan: &msf_plan::Plan, input: Option<&[u8]>, kernels: Kernels) -> Result<Firmware, CodegenError> {
+    let c = msf_exec::compile_plan(graph, plan, kernels).map_err(|e| CodegenError::Lowering(e.to_string()))?;
+    let fused = plan.stages.iter().filter(|s| s.kind == msf_plan::StageKind::Fused).count();
+    let summary = format!(
+        "msf-CNN plan ({} kernels' arithmetic): {} stages, {fused} of them fused; predicted peak RAM = arena = **{} B** \
+         (layer by layer: {} B); {} MACs = {:.3} x the unfused {}",
+        kernels_name(kernels),
+        plan.stages.len(),
+        plan.peak_ram_bytes,
+        plan.vanilla_peak_ram_bytes,
+        plan.macs,
+        plan.overhead,
+        plan.vanilla_macs
+    );
+    from_compiled(graph, c, input, plan.macs, summary, stage_table(graph, plan), fused > 0)
+}
+
+fn kernels_name(k: Kernels) -> &'static str {
+    match k {
+        Kernels::Reference => "TFLite reference",
+        Kernels::Optimized => "LiteRT optimized",
+    }
+}
+
+/// The README's stage table: one row per stage, what the planner predicted for it.
+fn stage_table(graph: &Graph, plan: &msf_plan::Plan) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("\n\n| stage | ops | how | RAM (B) | MACs |\n|---:|---|---|---:|---:|\n");
+    for st in &plan.stages {
+        let ops = if st.first_op == st.last_op {
+            format!("{} {}", st.first_op, graph.ops.get(st.first_op).map(|o| o.kind.name()).unwrap_or("?"))
+        } else {
+            format!("{}..={}", st.first_op, st.last_op)
+        };
+        let how = match st.exec {
+            msf_plan::EdgeKind::Layer => "layer".to_string(),
+            msf_plan::EdgeKind::HCache { rows } => format!("fused, H-cache {rows} row(s)"),
+            msf_plan::EdgeKind::LineBuffer => "fused, line buffers".into(),
+            msf_plan::EdgeKind::Paper => "paper".into(),
+        };
+        let how = if st.iterative_tail { format!("{how} + iterative tail") } else { how };
+        let _ = writeln!(s, "| {} | {ops} | {how} | {} | {} |", st.index, st.ram_bytes, st.macs);
+    }
+    s
+}
+
+fn from_compiled(
+    graph: &Graph,
+    c: msf_exec::Compiled,
+    input: Option<&[u8]>,
+    macs: u64,
+    plan_summary: String,
+    plan_details: String,
+    fused: bool,
+) -> Result<Firmware, CodegenError> {
     if c.inputs.len() != 1 || c.outputs.len() != 1 {
         return Err(CodegenError::Lowering(format!(
             "the firmware feeds one input and prints one output; the graph has {} inputs and {} outputs",
@@ -49,7 +118,6 @@ pub fn firmware_for_kernels(graph: &Graph, input: Option<&[u8]>, kernels: Kernel
         DType::Float32 => OutputKind::F32,
         d => return Err(CodegenError::Lowering(format!("output dtype {} cannot be printed by the firmware", d.name()))),
     };
-    let macs = (0..graph.ops.len()).map(|i| msf_model::stats::op_stats(graph, i).macs).sum();
     Ok(Firmware {
         model_name: graph.name.clone(),
         program: c.blob,
@@ -58,15 +126,9 @@ pub fn firmware_for_kernels(graph: &Graph, input: Option<&[u8]>, kernels: Kernel
         output_len: out_len,
         output_kind,
         macs,
-        plan_summary: format!(
-            "layer by layer ({} kernels' arithmetic), {} runtime layers, arena {} B (greedy-by-size placement of every activation over its lifetime)",
-            match kernels {
-                Kernels::Reference => "TFLite reference",
-                Kernels::Optimized => "LiteRT optimized",
-            },
-            c.op_layers.iter().map(|r| r.len()).sum::<usize>(),
-            c.arena_size
-        ),
+        plan_summary,
+        plan_details,
+        fused,
     })
 }
 

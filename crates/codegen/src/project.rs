@@ -51,6 +51,11 @@ pub struct Firmware {
     pub macs: u64,
     /// One line describing the plan, for the README (e.g. "layer-by-layer").
     pub plan_summary: String,
+    /// Markdown after the summary (the stage table of a planned firmware; may be empty).
+    pub plan_details: String,
+    /// The program carries a stage table with fused stages: the firmware runs it through
+    /// `msf_runtime::fused::FusedProgram` (whose stack patch the stack reserve must hold).
+    pub fused: bool,
 }
 
 /// Resources a project needs on its board, with the board's limits.
@@ -104,17 +109,45 @@ pub fn code_estimate(family: Family) -> u64 {
     }
 }
 
+/// Stack bytes a firmware keeps free: the board's reserve (startup, report, layer kernels), plus,
+/// when the program has fused stages, [`FUSED_STACK_EXTRA`].
+pub fn stack_bytes(board: &Board, fused: bool) -> u64 {
+    board.stack_reserve + if fused { FUSED_STACK_EXTRA } else { 0 }
+}
+
+/// Extra stack of the fused executor: its stack patch (a window that wraps in its ring is
+/// gathered into `msf_runtime::fused::PATCH_BYTES` on the stack) plus the walk's state (per-op
+/// buffer/span tables of `MAX_OPS` entries, the recursive pull). Measured under QEMU
+/// (tests/tests/emit_qemu.rs prints it): tiny_cnn_int8's least-RAM plan used 28.7 kB of stack
+/// on mps2-an386 and 28.4 kB on riscv32-virt, mbv1_w025_96_int8's 32.7 kB on mps2-an386, against
+/// 3.5 kB layer by layer; 16 kB above the patch covers the walk state with room for deeper stages.
+pub const FUSED_STACK_EXTRA: u64 = msf_runtime::fused::PATCH_BYTES as u64 + 16384;
+
+/// The largest arena a fused firmware can have on `board`: RAM minus statics and the stack
+/// (reserve + fused patch). What `msf emit` gives the planner when no budget is asked for.
+pub fn arena_budget(board: &Board) -> u64 {
+    board.ram.saturating_sub(statics_overhead(board.family) + stack_bytes(board, true))
+}
+
+/// Bytes the arena static takes in .bss: the arena rounded up to its 16-byte alignment (a plan's
+/// `arena_size` ends where its last buffer ends, not always on a multiple of 16; layer-by-layer
+/// arenas already are). The ELF's .data + .bss is this + [`statics_overhead`].
+pub fn arena_static_bytes(arena: u64) -> u64 {
+    arena.next_multiple_of(16)
+}
+
 /// Predicted RAM and flash of `fw` on `board`.
 pub fn budget(board: &Board, fw: &Firmware) -> Budget {
     let statics = statics_overhead(board.family);
     let code = code_estimate(board.family);
     let program = fw.program.len() as u64;
     let input = fw.input.len() as u64;
+    let stack = stack_bytes(board, fw.fused);
     Budget {
         arena: fw.arena,
         statics,
-        stack: board.stack_reserve,
-        ram_needed: fw.arena + statics + board.stack_reserve,
+        stack,
+        ram_needed: arena_static_bytes(fw.arena) + statics + stack,
         program,
         input,
         code,
@@ -150,7 +183,37 @@ impl Project {
 
 /// Emit the project for `fw` on `board`. Refuses a firmware that does not fit unless `force`.
 pub fn emit_project(board: &Board, fw: &Firmware, force: bool) -> Result<Project, CodegenError> {
-    emit_with_model_module(board, fw, force, &runtime_model_rs(fw))
+    let model = if fw.fused { fused_model_rs(fw) } else { runtime_model_rs(fw) };
+    emit_with_model_module(board, fw, force, &model)
+}
+
+/// The firmware's `model.rs` for a planned program: the fused executor runs its stage table
+/// (layer stages through the layer executor, fused stages patch by patch in the plan's rings).
+fn fused_model_rs(fw: &Firmware) -> String {
+    let mut s = data_decls(fw);
+    s.push_str(
+        r#"
+/// Run the planned program on the bundled input; the output bytes live in the arena.
+pub fn infer() -> Result<&'static [u8], msf_runtime::Error> {
+    use msf_runtime::Error;
+    // SAFETY: main calls infer() once, so this is the only reference to the arena.
+    let arena: &'static mut [u8] = unsafe { &mut (*core::ptr::addr_of_mut!(ARENA)).0 };
+    let fused = msf_runtime::fused::FusedProgram::parse(&PROGRAM.0)?;
+    let program = fused.program;
+    let input = program.input(0).ok_or(Error::BadParams("the program has no input"))?;
+    arena
+        .get_mut(input.arena_off..input.arena_off + input.byte_len)
+        .filter(|slot| slot.len() == INPUT_BYTES)
+        .ok_or(Error::BadParams("the bundled input does not match the program's input slot"))?
+        .copy_from_slice(&INPUT.0);
+    fused.run(arena)?;
+    let output = program.output(0).ok_or(Error::BadParams("the program has no output"))?;
+    let arena: &'static [u8] = arena;
+    arena.get(output.arena_off..output.arena_off + output.byte_len).ok_or(Error::BadParams("output outside the arena"))
+}
+"#,
+    );
+    s
 }
 
 /// The firmware's `model.rs` for the real runtime: program blob, arena, input, and `infer()`.
@@ -262,7 +325,7 @@ pub fn emit_with_model_module(board: &Board, fw: &Firmware, force: bool, model_r
     match board.family {
         Family::CortexM | Family::Riscv => {
             add("src/stack.rs", STACK_RS.as_bytes().to_vec());
-            add("memory.x", memory_x(board).into_bytes());
+            add("memory.x", memory_x(board, b.stack).into_bytes());
             add("build.rs", BUILD_RS.as_bytes().to_vec());
         }
         Family::Esp32c3 => {}
@@ -368,6 +431,7 @@ fn vars(board: &Board, fw: &Firmware, krate: &str, b: &crate::project::Budget) -
     v.insert("MACS", fw.macs.to_string());
     v.insert("LATENCY_MS", format!("{:.1}", b.latency_s * 1e3));
     v.insert("PLAN", fw.plan_summary.clone());
+    v.insert("PLAN_DETAILS", fw.plan_details.clone());
     v.insert("FITS", if b.fits() { "fits".into() } else { "DOES NOT FIT (emitted with --force)".into() });
     v.insert("SRC_MEMORY", board.source.memory.clone());
     v.insert("SRC_CLOCK", board.source.clock.clone());
@@ -459,7 +523,7 @@ fn cargo_config(board: &Board) -> String {
     s
 }
 
-fn memory_x(board: &Board) -> String {
+fn memory_x(board: &Board, stack: u64) -> String {
     let mut s = format!("/* {} — generated by msf-planner.\n   Source: {} */\n", board.name, board.source.memory);
     let rp2040 = board.has_extra("rp2040-boot2");
     s.push_str("MEMORY\n{\n");
@@ -479,12 +543,12 @@ fn memory_x(board: &Board) -> String {
     match board.family {
         Family::Riscv => {
             s.push_str("\nREGION_ALIAS(\"REGION_TEXT\", FLASH);\nREGION_ALIAS(\"REGION_RODATA\", FLASH);\nREGION_ALIAS(\"REGION_DATA\", RAM);\nREGION_ALIAS(\"REGION_BSS\", RAM);\nREGION_ALIAS(\"REGION_HEAP\", RAM);\nREGION_ALIAS(\"REGION_STACK\", RAM);\n");
-            s.push_str(&format!("\n/* msf: the stack reserve; riscv-rt checks that it fits above .bss. */\n_stack_size = {};\n", board.stack_reserve));
+            s.push_str(&format!("\n/* msf: the stack reserve; riscv-rt checks that it fits above .bss. */\n_stack_size = {};\n", stack));
         }
         _ => {
             s.push_str(&format!(
                 "\n/* msf: keep {} bytes for the stack between the statics (the arena) and the top of RAM. */\n_msf_stack_reserve = {};\nASSERT(ORIGIN(RAM) + LENGTH(RAM) - __euninit >= _msf_stack_reserve, \"msf: arena + statics leave less than the stack reserve\");\n",
-                board.stack_reserve, board.stack_reserve
+                stack, stack
             ));
         }
     }

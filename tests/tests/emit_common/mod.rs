@@ -58,6 +58,20 @@ pub fn cargo_build(project: &Path, triple: &str, package: &str) -> PathBuf {
     let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let t0 = Instant::now();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Every emitted project is a workspace of its own with `msf-runtime/` at the same relative
+    // path, so cargo gives its msf-runtime (and the root package, when two projects share a
+    // name) the same artifact hash in the shared target dir, and judges freshness against the
+    // files of whichever project built it first: a stale runtime from another project got linked
+    // (seen: a fused firmware linked with an older runtime's validator). Clean both first; the
+    // dependencies that come from crates.io stay built.
+    let clean = Command::new(&cargo)
+        .args(["clean", "--release", "--quiet", "--target", triple, "-p", package, "-p", "msf-runtime"])
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", emit_target_dir())
+        .stdin(Stdio::null())
+        .output()
+        .expect("cargo runs");
+    assert!(clean.status.success(), "cargo clean in {}:\n{}", project.display(), String::from_utf8_lossy(&clean.stderr));
     let out = Command::new(cargo)
         .args(["build", "--release", "--locked", "--quiet"])
         .current_dir(project)
