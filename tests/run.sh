@@ -10,7 +10,7 @@ sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 echo "== rustup targets"
 rustup target add wasm32-unknown-unknown thumbv7em-none-eabihf thumbv6m-none-eabi \
-  riscv32imac-unknown-none-elf riscv32imc-unknown-none-elf thumbv8m.main-none-eabi thumbv7m-none-eabi
+  riscv32imac-unknown-none-elf riscv32imc-unknown-none-elf thumbv8m.main-none-eabihf thumbv7m-none-eabi
 
 if ! command -v chromium >/dev/null 2>&1; then
   echo "== installing Chromium (Debian)"
