@@ -25,7 +25,10 @@ if [ -f .ci/install-qemu.sh ]; then
 fi
 
 echo "== cargo test (workspace)"
-cargo test --workspace --exclude msf-web --exclude xtask
+cargo test --workspace --no-fail-fast
+
+echo "== generated ONNX code is up to date with crates/model/proto/onnx.proto"
+cargo run -q -p schema-gen -- --check
 
 echo "== runtime builds for the MCU targets (no std anywhere in its tree)"
 for t in thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-none-elf; do
