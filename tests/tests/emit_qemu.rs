@@ -153,8 +153,9 @@ fn paper_mcunet_vww1_80_int8_on_riscv32_virt() {
 }
 
 /// The micro:bit has 16 kB of RAM and 256 kB of flash. mbv1_w025_96 (64.5 kB arena, 245 kB of
-/// weights) and paper_mcunet_vww1_80 (96 kB arena layer by layer) do not fit it layer by layer,
-/// and the runtime has no fused executor yet: the emitter must refuse them with the numbers.
+/// weights) and paper_mcunet_vww1_80 (96 kB arena layer by layer) do not fit it layer by layer:
+/// the emitter must refuse them with the numbers (fused plans: see
+/// microbit_refuses_fused_plans_with_the_numbers).
 #[test]
 fn microbit_refuses_what_does_not_fit_layer_by_layer() {
     let b = board("microbit").unwrap();

@@ -184,9 +184,88 @@ pub fn to_view(graph: &Graph, plan: &msf_plan::Plan, budget: Option<u64>, object
     v
 }
 
-/// The zipped firmware project for `board`: msf-codegen's `emit_zip`, the call `msf emit` makes
-/// (no test input: codegen's deterministic one). msf-runtime executes layer by layer so far, so
-/// the project's arena is the layer-by-layer one whatever `plan` says; the page says so.
-pub fn emit_zip(graph: &Graph, _plan: &PlanView, board: &str) -> Result<Vec<u8>, String> {
-    msf_codegen::emit_zip(graph, board, None, false).map(|(zip, _)| zip).map_err(|e| format!("cannot emit the project for {board}: {e}"))
+/// The zipped firmware project for `board` running the plan on screen: msf-codegen's
+/// `emit_zip_plan`, the call `msf emit` makes (no test input: codegen's deterministic one).
+/// The view keeps figures, not the Plan, so the Plan is rebuilt: the least compute within the
+/// view's largest stage sum is the plan shown (every plan the page shows is a point of the front). Fused
+/// stages then run through the fused executor and the arena is the plan's peak. A view that no
+/// full-mode plan reproduces (the paper's cost model, or the layer-by-layer fallback for a
+/// model the planner refuses) is emitted layer by layer; the page says which it got.
+pub fn emit_zip(graph: &Graph, view: &PlanView, board: &str) -> Result<Vec<u8>, String> {
+    let plan = plan_of_view(graph, view);
+    msf_codegen::emit_zip_plan(graph, board, plan.as_ref(), None, false).map(|(zip, _)| zip).map_err(|e| format!("cannot emit the project for {board}: {e}"))
+}
+
+/// The full-mode Plan a view shows (same stages, peak and MACs), if there is one.
+pub fn plan_of_view(graph: &Graph, view: &PlanView) -> Option<msf_plan::Plan> {
+    let planner = msf_plan::Planner::new(graph, Mode::Full).ok()?;
+    // The solver bounds the largest stage sum of 16-byte-rounded buffers (the plan's
+    // `peak_stage_bytes`), which can exceed the arena (`peak_ram_bytes`): bound that.
+    let stage_peak = view.stages.iter().map(|s| s.buffers.iter().map(|b| b.bytes.next_multiple_of(16)).sum::<u64>()).max().unwrap_or(0);
+    let constraint = Constraint::RamBudget { ram_bytes: stage_peak.max(view.peak_incl_io) };
+    let path = planner.solve(constraint, RamMetric::IoIncluded).ok()?;
+    let plan = planner.build(&graph.name, &path, &Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint, pareto: false });
+    let same_stages = plan.stages.len() == view.stages.len()
+        && plan.stages.iter().zip(&view.stages).all(|(p, v)| (p.kind == StageKind::Fused) == v.fused && v.ops.first() == Some(&p.first_op) && v.ops.last() == Some(&p.last_op));
+    (same_stages && plan.peak_ram_bytes == view.peak_incl_io && plan.macs == view.macs).then_some(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(name: &str) -> Graph {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/models").join(format!("{name}.tflite"));
+        msf_model::load(&std::fs::read(&p).unwrap(), name).unwrap()
+    }
+
+    /// Every plan the page can show (least RAM, an overhead bound, a budget, every front point)
+    /// is rebuilt exactly, and its project runs that plan (fused stages through the fused
+    /// executor, arena = the plan's peak).
+    #[test]
+    fn the_download_is_the_plan_on_screen() {
+        for name in ["tiny_cnn_int8", "mbv1_w025_96_int8"] {
+            download_is_the_plan_on_screen(name);
+        }
+    }
+
+    fn download_is_the_plan_on_screen(name: &str) {
+        let g = graph(name);
+        let mut st = PlanState::new(&g, false);
+        let mut quiet = |_: &str, _: f64| {};
+        let mut views = vec![
+            plan(&mut st, &g, None, None, &mut quiet).unwrap(),
+            plan(&mut st, &g, None, Some(1.2), &mut quiet).unwrap(),
+            plan(&mut st, &g, Some(5000), None, &mut quiet).unwrap(),
+        ];
+        let front = views[0].pareto.clone();
+        let mut points = Vec::new();
+        for p in &front {
+            points.push(plan_for_point(&mut st, &g, p, None, &mut quiet).unwrap());
+        }
+        let mut any_fused = false;
+        for v in views.drain(..).map(|p| p.plan).chain(points) {
+            let p = plan_of_view(&g, &v).unwrap_or_else(|| panic!("{}: not rebuilt", v.objective));
+            assert_eq!((p.peak_ram_bytes, p.macs), (v.peak_incl_io, v.macs));
+            let fused = v.stages.iter().any(|s| s.fused);
+            any_fused |= fused;
+            let (_, proj) = msf_codegen::emit_zip_plan(&g, "mps2-an386", Some(&p), None, false).unwrap();
+            assert_eq!(proj.budget.arena, v.peak_incl_io, "{}", v.objective);
+            let model = String::from_utf8(proj.file("src/model.rs").unwrap().bytes.clone()).unwrap();
+            assert_eq!(model.contains("FusedProgram"), fused, "{}", v.objective);
+            assert!(emit_zip(&g, &v, "mps2-an386").is_ok());
+        }
+        assert!(any_fused);
+    }
+
+    /// The paper's cost model is figures only: its view is not rebuilt, the download runs
+    /// layer by layer.
+    #[test]
+    fn a_paper_model_view_downloads_layer_by_layer() {
+        let g = graph("paper_mcunet_vww1_80_int8");
+        let mut st = PlanState::new(&g, true);
+        let v = plan(&mut st, &g, None, Some(1.3), &mut |_: &str, _: f64| {}).unwrap().plan;
+        assert!(v.stages.iter().any(|s| s.fused));
+        assert!(plan_of_view(&g, &v).is_none());
+    }
 }
