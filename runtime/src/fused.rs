@@ -315,6 +315,12 @@ impl<'a> FusedProgram<'a> {
         if k == kind::H_CACHE && rd(self.blob, word + s::A)? == 0 {
             return Err(bad("band rows"));
         }
+        // The walk runs over the root: the last op's output map, or the tail's input map.
+        let lo = self.op_at(word, n - 1)?;
+        let root = if tail { (lo.fu(f::IN_H), lo.fu(f::IN_W)) } else { (lo.fu(f::H), lo.fu(f::W)) };
+        if root != (rd(self.blob, word + s::ROOT_H)? as usize, rd(self.blob, word + s::ROOT_W)? as usize) {
+            return Err(bad("root map differs from the stage's last op"));
+        }
         for j in 0..n {
             let o = self.op_at(word, j)?;
             use Op::*;
