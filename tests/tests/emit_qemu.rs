@@ -78,7 +78,9 @@ fn run_firmware(model: &str, board_id: &str, fw: &Firmware, expected: &[u8], tag
     // (The arena static is 16-aligned: a plan's arena_size rounds up to a multiple of 16.)
     assert_eq!(ram, arena_static_bytes(fw.arena) + statics_overhead(b.family), "{model} on {board_id}: .data+.bss; sections {secs:?}");
     assert!(ram + project.budget.stack <= b.ram);
-    eprintln!("{model} on {board_id}{tag}: ELF .data+.bss = {ram} B; arena {} B, statics {} B", fw.arena, statics_overhead(b.family));
+    let text: u64 = secs.iter().filter(|(n, _)| n == ".text").map(|(_, s)| s).sum();
+    eprintln!("{model} on {board_id}{tag}: ELF .data+.bss = {ram} B; arena {} B, statics {} B; .text {text} B", fw.arena, statics_overhead(b.family));
+    assert!(text > 0 && text <= project.budget.code, "{model} on {board_id}{tag}: .text {text} B over the code allowance {}", project.budget.code);
 
     // Run with the project's own runner line (first word: the qemu binary found here).
     let mut words = b.runner.split_whitespace();
@@ -228,4 +230,9 @@ fn microbit_refuses_fused_plans_with_the_numbers() {
 #[test]
 fn tiny_cnn_int8_fused_on_riscv32_virt() {
     build_and_run_fused("tiny_cnn_int8", "riscv32-virt", Constraint::MinRam);
+}
+
+#[test]
+fn mbv1_w025_96_int8_fused_on_riscv32_virt() {
+    build_and_run_fused("mbv1_w025_96_int8", "riscv32-virt", Constraint::MaxOverhead { max_overhead: 1.3 });
 }

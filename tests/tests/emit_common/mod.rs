@@ -52,8 +52,8 @@ pub fn unpack(zip_bytes: &[u8], dest: &Path) -> PathBuf {
 static BUILD: Mutex<()> = Mutex::new(());
 
 /// `cargo build --release --locked` in `project` (--locked: the emitted Cargo.lock must be
-/// complete, so projects build with the dependency versions tested here); returns the ELF
-/// (target/<triple>/release/<package>).
+/// complete, so projects build with the dependency versions tested here); returns a copy of the
+/// ELF (target/<triple>/release/<package>) kept in `project`.
 pub fn cargo_build(project: &Path, triple: &str, package: &str) -> PathBuf {
     let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let t0 = Instant::now();
@@ -93,7 +93,12 @@ pub fn cargo_build(project: &Path, triple: &str, package: &str) -> PathBuf {
     eprintln!("built {} in {:.1} s", project.display(), t0.elapsed().as_secs_f64());
     let elf = emit_target_dir().join(triple).join("release").join(package);
     assert!(elf.is_file(), "no ELF at {}", elf.display());
-    elf
+    // Projects of the same model and board share the package name, hence the ELF path: keep a
+    // copy beside this project, taken under the lock, so another test's build (or clean) cannot
+    // replace it before it runs.
+    let own = project.join(format!("{package}.elf"));
+    std::fs::copy(&elf, &own).unwrap_or_else(|e| panic!("copy {} -> {}: {e}", elf.display(), own.display()));
+    own
 }
 
 /// The qemu-system binary for `which` ("arm" | "riscv32"): $QEMU_SYSTEM_ARM /
