@@ -3,11 +3,11 @@
 //! stage records whose ops address the plan's rings, every buffer at the plan's `offset`, the
 //! arena exactly the plan's `arena_size`.
 
-use super::{lower_op, nhwc, AlignedBuf, Compiled, ExecError, Kernels, PendingLayer, Runner, Weights};
-use msf_model::{DType, Graph, OpKind, TensorId};
+use super::{assemble, lower_op, nhwc, StageTable, AlignedBuf, Compiled, ExecError, Kernels, PendingLayer, Runner, Weights};
+use msf_model::{Graph, OpKind, TensorId};
 use msf_plan::{BufferRole, EdgeKind, Mode, Plan, StageKind};
-use msf_runtime::fused::{f, hdr_words, kind, FusedProgram, Stats, MAX_OPS, OP_WORDS, STAGE_WORDS, WHOLE};
-use msf_runtime::program::{self, hdr, w, Layer, Op, HEADER_WORDS, IO_WORDS, LAYER_WORDS, WEIGHT_ALIGN};
+use msf_runtime::fused::{f, kind, FusedProgram, Stats, MAX_OPS, OP_WORDS, STAGE_WORDS, WHOLE};
+use msf_runtime::program::{w, Layer, Op, LAYER_WORDS};
 use std::collections::HashMap;
 
 type Result<T> = std::result::Result<T, ExecError>;
@@ -206,63 +206,8 @@ pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled
         debug_assert_eq!(stage_words.len() - base, STAGE_WORDS + n * (LAYER_WORDS + OP_WORDS));
     }
 
-    // Assemble: header, io table, layers, stage table, weights.
-    let n_io = g.inputs.len() + g.outputs.len();
-    let io_off = HEADER_WORDS * 4;
-    let layers_off = io_off + n_io * IO_WORDS * 4;
-    let stages_off = layers_off + layers.len() * LAYER_WORDS * 4;
-    let weights_off = (stages_off + stage_words.len() * 4).next_multiple_of(WEIGHT_ALIGN);
-    let total = weights_off + wts.bytes.len();
-    if total > u32::MAX as usize {
-        return Err(ExecError::TooLarge);
-    }
-    let mut blob = vec![0u8; total];
-    let put = |blob: &mut Vec<u8>, word: usize, v: u32| blob[word * 4..word * 4 + 4].copy_from_slice(&v.to_le_bytes());
-    blob[0..4].copy_from_slice(&program::MAGIC);
-    put(&mut blob, hdr::VERSION, program::VERSION);
-    put(&mut blob, hdr::TOTAL_LEN, total as u32);
-    put(&mut blob, hdr::ARENA_SIZE, plan.arena_size as u32);
-    put(&mut blob, hdr::N_LAYERS, layers.len() as u32);
-    put(&mut blob, hdr::LAYERS_OFF, layers_off as u32);
-    put(&mut blob, hdr::N_INPUTS, g.inputs.len() as u32);
-    put(&mut blob, hdr::N_OUTPUTS, g.outputs.len() as u32);
-    put(&mut blob, hdr::IO_OFF, io_off as u32);
-    put(&mut blob, hdr::WEIGHTS_OFF, weights_off as u32);
-    put(&mut blob, hdr::WEIGHTS_LEN, wts.bytes.len() as u32);
-    put(&mut blob, hdr_words::N_STAGES, plan.stages.len() as u32);
-    put(&mut blob, hdr_words::STAGES_OFF, stages_off as u32);
-    for (kk, &t) in g.inputs.iter().chain(&g.outputs).enumerate() {
-        let (off, len) = *placement.get(&t).ok_or_else(|| ExecError::Tensor {
-            id: t,
-            name: g.tensors[t].name.clone(),
-            what: "graph input/output has no buffer in the plan".into(),
-        })?;
-        let dt = match g.tensors[t].dtype {
-            DType::Int8 => program::dtype::INT8,
-            DType::Float32 => program::dtype::FLOAT32,
-            DType::Int32 => program::dtype::INT32,
-            DType::UInt8 => program::dtype::UINT8,
-            other => return Err(ExecError::Tensor { id: t, name: g.tensors[t].name.clone(), what: format!("{other} graph input/output") }),
-        };
-        let base = io_off / 4 + kk * IO_WORDS;
-        for (j, v) in [off as u32, len as u32, dt, t as u32].into_iter().enumerate() {
-            put(&mut blob, base + j, v);
-        }
-    }
-    for (kk, pl) in layers.iter_mut().enumerate() {
-        for &wi in &pl.weight_words {
-            pl.layer.words[wi] += weights_off as u32;
-        }
-        let o = layers_off + kk * LAYER_WORDS * 4;
-        blob[o..o + LAYER_WORDS * 4].copy_from_slice(&pl.layer.to_bytes());
-    }
-    for &at in &stage_wfix {
-        stage_words[at] += weights_off as u32;
-    }
-    for (j, v) in stage_words.iter().enumerate() {
-        blob[stages_off + j * 4..stages_off + j * 4 + 4].copy_from_slice(&v.to_le_bytes());
-    }
-    blob[weights_off..].copy_from_slice(&wts.bytes);
+    let stages = StageTable { words: stage_words, weight_words: stage_wfix, n_stages: plan.stages.len() };
+    let blob = assemble(g, &placement, plan.arena_size, &mut layers, Some(stages), &wts)?;
     Ok(Compiled {
         blob,
         arena_size: plan.arena_size,

@@ -226,11 +226,42 @@ pub fn compile_with(g: &Graph, kernels: Kernels) -> Result<Compiled> {
         op_layers.push(start..layers.len());
     }
 
-    // Assemble: header, io table, layers, weights.
+    let blob = assemble(g, &placement, arena_size, &mut layers, None, &wts)?;
+    Ok(Compiled {
+        blob,
+        arena_size,
+        placement,
+        op_layers,
+        inputs: g.inputs.clone(),
+        outputs: g.outputs.clone(),
+        nchw_io: g.format == "onnx",
+    })
+}
+
+/// The fused stage table of a planned program: its words, and the indices of the words that hold
+/// weight offsets (relative to the weights section until the blob is assembled).
+pub(crate) struct StageTable {
+    pub words: Vec<u32>,
+    pub weight_words: Vec<usize>,
+    pub n_stages: usize,
+}
+
+/// Lay out a program blob (header, io table, layers, the optional stage table, weights) and fill
+/// it. One assembler for layer-by-layer and planned programs, so the two formats cannot drift.
+pub(crate) fn assemble(
+    g: &Graph,
+    placement: &HashMap<TensorId, (usize, usize)>,
+    arena_size: usize,
+    layers: &mut [PendingLayer],
+    stages: Option<StageTable>,
+    wts: &Weights,
+) -> Result<Vec<u8>> {
     let n_io = g.inputs.len() + g.outputs.len();
     let io_off = HEADER_WORDS * 4;
     let layers_off = io_off + n_io * IO_WORDS * 4;
-    let weights_off = (layers_off + layers.len() * LAYER_WORDS * 4).next_multiple_of(WEIGHT_ALIGN);
+    let stages_off = layers_off + layers.len() * LAYER_WORDS * 4;
+    let stage_len = stages.as_ref().map_or(0, |s| s.words.len() * 4);
+    let weights_off = (stages_off + stage_len).next_multiple_of(WEIGHT_ALIGN);
     let total = weights_off + wts.bytes.len();
     if total > u32::MAX as usize {
         return Err(ExecError::TooLarge);
@@ -252,7 +283,7 @@ pub fn compile_with(g: &Graph, kernels: Kernels) -> Result<Compiled> {
         let (off, len) = *placement.get(&t).ok_or_else(|| ExecError::Tensor {
             id: t,
             name: g.tensors[t].name.clone(),
-            what: "graph input/output is a constant".into(),
+            what: "graph input/output has no buffer (a constant, or missing from the plan)".into(),
         })?;
         let dt = match g.tensors[t].dtype {
             DType::Int8 => program::dtype::INT8,
@@ -275,16 +306,18 @@ pub fn compile_with(g: &Graph, kernels: Kernels) -> Result<Compiled> {
         let o = layers_off + k * LAYER_WORDS * 4;
         blob[o..o + LAYER_WORDS * 4].copy_from_slice(&pl.layer.to_bytes());
     }
+    if let Some(mut st) = stages {
+        put(&mut blob, msf_runtime::fused::hdr_words::N_STAGES, st.n_stages as u32);
+        put(&mut blob, msf_runtime::fused::hdr_words::STAGES_OFF, stages_off as u32);
+        for &at in &st.weight_words {
+            st.words[at] += weights_off as u32;
+        }
+        for (j, v) in st.words.iter().enumerate() {
+            blob[stages_off + j * 4..stages_off + j * 4 + 4].copy_from_slice(&v.to_le_bytes());
+        }
+    }
     blob[weights_off..].copy_from_slice(&wts.bytes);
-    Ok(Compiled {
-        blob,
-        arena_size,
-        placement,
-        op_layers,
-        inputs: g.inputs.clone(),
-        outputs: g.outputs.clone(),
-        nchw_io: g.format == "onnx",
-    })
+    Ok(blob)
 }
 
 /// Float convs with receptive fields up to this length get input-major weights.
@@ -823,34 +856,14 @@ impl AsMut<[u8]> for AlignedBuf {
     }
 }
 
-/// NCHW (C, H, W) -> NHWC bytes, `es` bytes per element.
+/// NCHW (C, H, W) -> NHWC bytes, `es` bytes per element (the ONNX importer's transpose).
 pub fn nchw_to_nhwc(src: &[u8], c: usize, h: usize, w: usize, es: usize) -> Vec<u8> {
-    let mut dst = vec![0u8; src.len()];
-    for ch in 0..c {
-        for y in 0..h {
-            for x in 0..w {
-                let s = ((ch * h + y) * w + x) * es;
-                let d = ((y * w + x) * c + ch) * es;
-                dst[d..d + es].copy_from_slice(&src[s..s + es]);
-            }
-        }
-    }
-    dst
+    msf_model::import::onnx::nchw_to_nhwc(src, [1, c, h, w], es)
 }
 
 /// NHWC -> NCHW bytes.
 pub fn nhwc_to_nchw(src: &[u8], c: usize, h: usize, w: usize, es: usize) -> Vec<u8> {
-    let mut dst = vec![0u8; src.len()];
-    for ch in 0..c {
-        for y in 0..h {
-            for x in 0..w {
-                let d = ((ch * h + y) * w + x) * es;
-                let s = ((y * w + x) * c + ch) * es;
-                dst[d..d + es].copy_from_slice(&src[s..s + es]);
-            }
-        }
-    }
-    dst
+    msf_model::import::onnx::nhwc_to_nchw(src, [1, h, w, c], es)
 }
 
 /// A compiled program ready to run repeatedly (blob and arena allocated once).
