@@ -17,8 +17,8 @@ pub struct Args {
     /// minimum-RAM plan.
     #[arg(long, conflicts_with = "board")]
     max_overhead: Option<String>,
-    /// P2 with the budget of a board from `msf boards`: its RAM minus the stack reserve and the
-    /// runtime's statics (the arena the emitted firmware can have).
+    /// P2 with the budget of a board from `msf boards`: its RAM minus the runtime's statics and
+    /// the stack a fused firmware keeps free (the arena `msf emit` plans within).
     #[arg(long, conflicts_with = "ram")]
     board: Option<String>,
     /// The msf-CNN reference's cost model (layer chains only; I/O excluded; figures only).
@@ -52,9 +52,9 @@ pub fn run(a: Args) -> Result<()> {
     let graph = load_model(&a.model)?;
     let board_budget = match &a.board {
         Some(id) => {
-            let b = msf_codegen::board(id)?;
-            let reserved = b.stack_reserve + msf_codegen::project::statics_overhead(b.family);
-            Some(b.ram.saturating_sub(reserved))
+            // The same budget `msf emit` plans within: RAM minus statics and the fused
+            // executor's stack, so a plan shown here is one the board's firmware can hold.
+            Some(msf_codegen::arena_budget(msf_codegen::board(id)?))
         }
         None => None,
     };
