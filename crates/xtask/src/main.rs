@@ -29,6 +29,18 @@ fn opt(args: &[String], name: &str) -> Option<String> {
 
 fn build_wasm(root: &Path) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // A fresh machine has only the host target: add wasm32 when rustup is there (a no-op when
+    // it is installed already), so `cargo xtask serve` is the whole first-run command.
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    if let Ok(out) = installed {
+        if out.status.success() && !String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+            eprintln!("xtask: rustup target add wasm32-unknown-unknown");
+            let status = Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]).status().context("cannot run rustup")?;
+            if !status.success() {
+                bail!("rustup target add wasm32-unknown-unknown failed");
+            }
+        }
+    }
     eprintln!("xtask: building crates/web for wasm32-unknown-unknown (release)");
     let status = Command::new(cargo)
         .current_dir(root)
