@@ -282,20 +282,7 @@ fn line_buffers_and_every_fused_edge_of_synthetic_nets() {
     // buffers, 5x5/7x7 kernels, strides, pools, residual joins and non-square maps are run
     // here on the walk simulator's graphs, quantised: every fused edge, then random plans.
     use msf_plan::synth::Builder;
-    let mut b = Builder::new("mixed", 17, 13, 2);
-    b.conv(4, 3, 2);
-    b.dw(7, 1);
-    b.conv(6, 1, 1);
-    b.dw(5, 2);
-    b.maxpool(2, 2);
-    b.conv(5, 3, 1);
-    let x = b.cur;
-    b.conv(10, 1, 1);
-    b.dw(3, 1);
-    b.conv(5, 1, 1);
-    b.add(x);
-    b.mean();
-    let mixed = quantised(b.finish(), 1);
+    let mixed = quantised(msf_plan::synth::mixed_net(), 1);
     let mut b = Builder::new("residual", 16, 16, 3);
     b.conv(4, 3, 2);
     b.mbconv(4, 4, 2, 1, 3);

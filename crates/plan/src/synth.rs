@@ -221,6 +221,25 @@ pub fn paper_mcunet_in3_176() -> Graph {
     chain("paper_mcunet_in3_176", 176, &[(16, 3, 2, false), (16, 3, 1, true), (8, 1, 1, false)], &mbs, None)
 }
 
+/// A non-square net that exercises strided 3x3/5x5/7x7 kernels, a pool and a residual join
+/// ending in a global MEAN: the walk simulator and the fused executor's tests both run it.
+pub fn mixed_net() -> Graph {
+    let mut b = Builder::new("mixed", 17, 13, 2);
+    b.conv(4, 3, 2);
+    b.dw(7, 1);
+    b.conv(6, 1, 1);
+    b.dw(5, 2);
+    b.maxpool(2, 2);
+    b.conv(5, 3, 1);
+    let x = b.cur;
+    b.conv(10, 1, 1);
+    b.dw(3, 1);
+    b.conv(5, 1, 1);
+    b.add(x);
+    b.mean();
+    b.finish()
+}
+
 /// A small MobileNetV2-like net with residual adds, a global MEAN, FC and softmax.
 pub fn residual_net() -> Graph {
     let mut b = Builder::new("residual_net", 32, 32, 3);

@@ -477,20 +477,7 @@ fn every_fused_edge_of_a_residual_net_runs_in_its_rings() {
 
 #[test]
 fn strided_wide_kernels_and_pools_run_in_their_rings() {
-    let mut b = synth::Builder::new("mixed", 17, 13, 2);
-    b.conv(4, 3, 2);
-    b.dw(7, 1);
-    b.conv(6, 1, 1);
-    b.dw(5, 2);
-    b.maxpool(2, 2);
-    b.conv(5, 3, 1);
-    let x = b.cur;
-    b.conv(10, 1, 1);
-    b.dw(3, 1);
-    b.conv(5, 1, 1);
-    b.add(x);
-    b.mean();
-    let n = check_graph(&b.finish());
+    let n = check_graph(&synth::mixed_net());
     assert!(n > 20, "only {n} fused edges");
 }
 
