@@ -394,7 +394,7 @@ pub fn run_with(g: &Graph, kernels: Kernels, input: &[u8], dump: Option<&mut dyn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use msf_model::{Op as GOp, Quant};
+    use msf_model::{Activation, Op as GOp, Quant, Tensor};
 
     fn t(name: &str, shape: &[usize], dtype: DType, q: Option<(f32, i64)>) -> Tensor {
         Tensor { name: name.into(), shape: shape.to_vec(), dtype, quant: q.map(|(s, z)| Quant::per_tensor(s, z)), data: None }
