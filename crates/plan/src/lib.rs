@@ -14,6 +14,8 @@ pub mod dag;
 pub mod fused;
 pub mod net;
 pub mod paper;
+/// Hand-made graphs for tests and benchmarks (feature `test-util`, off by default).
+#[cfg(any(test, feature = "test-util"))]
 pub mod synth;
 pub mod types;
 

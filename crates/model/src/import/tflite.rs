@@ -14,7 +14,9 @@
 #[path = "tflite_generated.rs"]
 mod generated;
 
-/// Writes small TFLite files for tests (robustness, kernels, planner examples).
+/// Writes small TFLite files for tests (robustness, kernels, planner examples); feature
+/// `test-util`, off by default.
+#[cfg(any(test, feature = "test-util"))]
 #[path = "tflite_writer.rs"]
 pub mod writer;
 
