@@ -22,11 +22,9 @@ fn load(model: &str) -> (msf_model::Graph, Vec<u8>, Vec<u8>, Kernels) {
     let g = msf_model::load(&bytes, model).unwrap();
     let input = std::fs::read(dir.join(format!("{model}.input.bin"))).unwrap();
     let expected = std::fs::read(dir.join(format!("{model}.output.bin"))).unwrap();
-    // As tests/tests/golden.rs: two corpus models' references come from LiteRT's optimized
-    // kernels (NAME.json says which); the firmware then uses that arithmetic to be bit-exact.
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{model}.json"))).unwrap()).unwrap();
-    let optimized = meta["reference"].as_str().unwrap_or("").contains("BUILTIN_WITHOUT_DEFAULT_DELEGATES");
-    (g, input, expected, if optimized { Kernels::Optimized } else { Kernels::Reference })
+    // Two corpus models' references come from LiteRT's optimized kernels (msf_tests::kernels);
+    // the firmware then uses that arithmetic to be bit-exact.
+    (g, input, expected, msf_tests::kernels(model))
 }
 
 /// Emit `model` for `board_id` layer by layer, build, check the ELF's RAM, run under QEMU,

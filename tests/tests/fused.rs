@@ -21,9 +21,8 @@ fn load(path: &std::path::Path) -> Model {
     let g = msf_model::load(&std::fs::read(path).unwrap(), &name).unwrap();
     let input = std::fs::read(dir.join(format!("{name}.input.bin"))).unwrap();
     let want = std::fs::read(dir.join(format!("{name}.output.bin"))).unwrap();
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap();
-    // As tests/golden.rs: two goldens come from LiteRT's optimized kernels.
-    let kernels = if meta["reference"].as_str().unwrap_or("").contains("BUILTIN_WITHOUT_DEFAULT_DELEGATES") { Kernels::Optimized } else { Kernels::Reference };
+    // Two goldens come from LiteRT's optimized kernels (msf_tests::kernels).
+    let kernels = msf_tests::kernels(&name);
     Model { name, g, input, want, kernels }
 }
 

@@ -48,11 +48,8 @@ fn check_model(path: &Path) -> Result<Outcome, String> {
     let input = std::fs::read(dir.join(format!("{name}.input.bin"))).map_err(|e| format!("{name}: {e}"))?;
     let want = std::fs::read(dir.join(format!("{name}.output.bin"))).map_err(|e| format!("{name}: {e}"))?;
     // The reference dumps of two models come from LiteRT's optimized kernels (the reference
-    // kernels abort on them, tests/models/README.md); the runtime reproduces those bit for bit too.
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).map_err(|e| format!("{name}: {e}"))?)
-        .map_err(|e| format!("{name}: json: {e}"))?;
-    let reference = meta["reference"].as_str().unwrap_or("");
-    let kernels = if reference.contains("BUILTIN_WITHOUT_DEFAULT_DELEGATES") { Kernels::Optimized } else { Kernels::Reference };
+    // kernels abort on them); the runtime reproduces those bit for bit too (msf_tests::kernels).
+    let kernels = msf_tests::kernels(&name);
     let mut dumps: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
     let mut cb = |t: usize, b: &[u8]| {
         dumps.insert(t, b.to_vec());

@@ -6,7 +6,7 @@
 //! Time is the thread's CPU time per inference (CLOCK_THREAD_CPUTIME_ID), the minimum of
 //! repeated runs (the machine is shared; see benches/corpus.rs).
 
-use msf_exec::{Kernels, PlanRunner, Runner};
+use msf_exec::{PlanRunner, Runner};
 use msf_plan::{Constraint, Mode, Options, Planner, RamMetric, StageKind};
 
 #[repr(C)]
@@ -60,8 +60,7 @@ fn main() {
         }
         let g = msf_model::load(&std::fs::read(&p).unwrap(), &name).unwrap();
         let input = std::fs::read(dir.join(format!("{name}.input.bin"))).unwrap();
-        let meta = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap_or_default();
-        let kernels = if meta.contains("BUILTIN_WITHOUT_DEFAULT_DELEGATES") { Kernels::Optimized } else { Kernels::Reference };
+        let kernels = msf_tests::kernels(&name);
         let mut lr = Runner::with_kernels(&g, kernels).unwrap();
         lr.set_input(&input).unwrap();
         // The input is rewritten before every run: both arenas reuse its bytes once it is dead.
