@@ -8,7 +8,7 @@ mod emit_common;
 
 use emit_common::*;
 use msf_codegen::project::statics_overhead;
-use msf_codegen::{board, emit_project, emit_zip, firmware_for, write_zip, Family};
+use msf_codegen::{board, emit, firmware, package, EmitOptions, Emitted, Family, Kernels};
 
 fn tiny() -> (msf_model::Graph, Vec<u8>) {
     let dir = msf_tests::models_dir();
@@ -19,9 +19,8 @@ fn tiny() -> (msf_model::Graph, Vec<u8>) {
 fn builds(board_id: &str) {
     let b = board(board_id).unwrap();
     let (g, input) = tiny();
-    let fw = firmware_for(&g, Some(&input)).unwrap();
-    let project = emit_project(b, &fw, false).unwrap();
-    let dir = unpack(&write_zip(&project).unwrap(), &scratch(&format!("tiny-{board_id}")));
+    let Emitted { firmware: fw, project, zip } = emit(&g, b, None, &EmitOptions { input: Some(&input), ..Default::default() }).unwrap();
+    let dir = unpack(&zip, &scratch(&format!("tiny-{board_id}")));
     let elf = cargo_build(&dir, &b.target, &project.root);
     let (ram, secs) = elf_ram(&elf);
     match b.family {
@@ -75,8 +74,7 @@ fn every_board_but_xtensa_is_covered_above() {
 fn xtensa_project_is_generated_with_its_structure() {
     let b = board("esp32s3").unwrap();
     let (g, input) = tiny();
-    let fw = firmware_for(&g, Some(&input)).unwrap();
-    let p = emit_project(b, &fw, false).unwrap();
+    let Emitted { firmware: fw, project: p, .. } = emit(&g, b, None, &EmitOptions { input: Some(&input), ..Default::default() }).unwrap();
     let text = |f: &str| String::from_utf8(p.file(f).unwrap_or_else(|| panic!("{f} missing")).bytes.clone()).unwrap();
     let cargo = text("Cargo.toml");
     assert!(cargo.contains("esp-hal = { version = \"=1.2.2\", features = [\"esp32s3\"] }"), "{cargo}");
@@ -97,8 +95,9 @@ fn xtensa_project_is_generated_with_its_structure() {
 fn real_model_zip_is_deterministic_and_cannot_escape() {
     let (mut g, input) = tiny();
     g.name = "../../x".into();
-    let (z1, p) = emit_zip(&g, "mps2-an386", Some(&input), false).unwrap();
-    let (z2, _) = emit_zip(&g, "mps2-an386", Some(&input), false).unwrap();
+    let opts = EmitOptions { input: Some(&input), ..Default::default() };
+    let Emitted { zip: z1, project: p, .. } = emit(&g, board("mps2-an386").unwrap(), None, &opts).unwrap();
+    let z2 = emit(&g, board("mps2-an386").unwrap(), None, &opts).unwrap().zip;
     assert_eq!(z1, z2, "same model, same board: same bytes");
     assert_eq!(p.root, "msf-x-mps2-an386");
     let outer = scratch("escape-check");
@@ -116,11 +115,11 @@ fn real_model_zip_is_deterministic_and_cannot_escape() {
 fn stack_reserve_is_enforced_at_link_time() {
     let b = board("microbit").unwrap();
     let (g, input) = tiny();
-    let mut fw = firmware_for(&g, Some(&input)).unwrap();
+    let mut fw = firmware(&g, None, Some(&input), Kernels::Reference).unwrap();
     fw.arena = b.ram - b.stack_reserve + 16;
-    assert!(emit_project(b, &fw, false).is_err(), "refused without --force");
-    let project = emit_project(b, &fw, true).unwrap();
-    let dir = unpack(&write_zip(&project).unwrap(), &scratch("stack-reserve"));
+    assert!(package(b, fw.clone(), false).is_err(), "refused without --force");
+    let zip = package(b, fw, true).unwrap().zip;
+    let dir = unpack(&zip, &scratch("stack-reserve"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = std::process::Command::new(cargo)
         .args(["build", "--release", "--quiet"])

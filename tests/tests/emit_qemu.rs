@@ -11,7 +11,7 @@ mod emit_common;
 
 use emit_common::*;
 use msf_codegen::project::{arena_static_bytes, statics_overhead};
-use msf_codegen::{arena_budget, board, emit_project, firmware_for_kernels, firmware_for_plan, write_zip, CodegenError, Firmware, Kernels};
+use msf_codegen::{arena_budget, board, firmware, package, CodegenError, Emitted, Firmware, Kernels};
 use msf_plan::{Constraint, Mode, Options, RamMetric, StageKind};
 use std::process::Command;
 use std::time::Duration;
@@ -31,7 +31,7 @@ fn load(model: &str) -> (msf_model::Graph, Vec<u8>, Vec<u8>, Kernels) {
 /// compare the output.
 fn build_and_run(model: &str, board_id: &str) {
     let (g, input, expected, kernels) = load(model);
-    let fw = firmware_for_kernels(&g, Some(&input), kernels).unwrap();
+    let fw = firmware(&g, None, Some(&input), kernels).unwrap();
     run_firmware(model, board_id, &fw, &expected, "");
 }
 
@@ -47,7 +47,7 @@ fn build_and_run_fused(model: &str, board_id: &str, c: Constraint) {
     let p = full_plan(&g, c);
     let fused = p.stages.iter().filter(|s| s.kind == StageKind::Fused).count();
     assert!(fused > 0, "{model}: the plan under {c:?} has no fused stage");
-    let fw = firmware_for_plan(&g, &p, Some(&input), kernels).unwrap();
+    let fw = firmware(&g, Some(&p), Some(&input), kernels).unwrap();
     assert!(fw.fused);
     assert_eq!(fw.arena, p.peak_ram_bytes, "{model}: the firmware's arena is the plan's peak");
     eprintln!(
@@ -64,8 +64,7 @@ fn run_firmware(model: &str, board_id: &str, fw: &Firmware, expected: &[u8], tag
     let b = board(board_id).unwrap();
     let q = b.qemu.as_ref().expect("an emulated board");
     let Some(qemu_bin) = qemu(&q.binary) else { return };
-    let project = emit_project(b, fw, false).unwrap();
-    let zip = write_zip(&project).unwrap();
+    let Emitted { project, zip, .. } = package(b, fw.clone(), false).unwrap();
     let readme = String::from_utf8(project.file("README.md").unwrap().bytes.clone()).unwrap();
     assert!(readme.contains(&format!("**{}**", project.budget.ram_needed)), "README states the peak RAM:\n{readme}");
     let dir = unpack(&zip, &scratch(&format!("{model}-{board_id}{tag}")));
@@ -161,9 +160,9 @@ fn microbit_refuses_what_does_not_fit_layer_by_layer() {
     let b = board("microbit").unwrap();
     for model in ["mbv1_w025_96_int8", "paper_mcunet_vww1_80_int8"] {
         let (g, input, _, kernels) = load(model);
-        let fw = firmware_for_kernels(&g, Some(&input), kernels).unwrap();
+        let fw = firmware(&g, None, Some(&input), kernels).unwrap();
         assert!(fw.arena + b.stack_reserve > b.ram, "{model}: arena {} would fit; run it instead", fw.arena);
-        match emit_project(b, &fw, false) {
+        match package(b, fw.clone(), false) {
             Err(CodegenError::DoesNotFit { need_ram, ram, arena, .. }) => {
                 assert_eq!(ram, 16384);
                 assert_eq!(arena, fw.arena);
@@ -193,15 +192,17 @@ fn paper_mcunet_vww1_80_int8_fused_on_riscv32_virt() {
     build_and_run_fused("paper_mcunet_vww1_80_int8", "riscv32-virt", Constraint::MinRam);
 }
 
-/// What `msf emit` plans when no budget is given: least compute within the board's arena
+/// What `msf emit` plans when no budget is given (msf_codegen::fit): least compute within the board's arena
 /// budget (RAM - statics - stack reserve - the fused executor's stack patch).
 #[test]
 fn paper_mcunet_vww1_80_int8_board_budget_on_mps2_an386() {
     let b = board("mps2-an386").unwrap();
     let (g, input, expected, kernels) = load("paper_mcunet_vww1_80_int8");
-    let p = full_plan(&g, Constraint::RamBudget { ram_bytes: arena_budget(b) });
+    let f = msf_codegen::fit(&g, b, None, false).unwrap();
+    let msf_codegen::Choice::Plan(p) = f.choice else { panic!("{:?}", f.choice) };
+    assert_eq!(p, full_plan(&g, Constraint::RamBudget { ram_bytes: arena_budget(b) }));
     assert!(p.peak_ram_bytes <= arena_budget(b));
-    let fw = firmware_for_plan(&g, &p, Some(&input), kernels).unwrap();
+    let fw = firmware(&g, Some(&p), Some(&input), kernels).unwrap();
     run_firmware("paper_mcunet_vww1_80_int8", "mps2-an386", &fw, &expected, "-board");
 }
 
@@ -213,8 +214,8 @@ fn microbit_refuses_fused_plans_with_the_numbers() {
     assert_eq!(arena_budget(b), 0, "RAM {} B, stack {} B", b.ram, msf_codegen::stack_bytes(b, true));
     let (g, input, _, kernels) = load("paper_mcunet_vww1_80_int8");
     let p = full_plan(&g, Constraint::MinRam);
-    let fw = firmware_for_plan(&g, &p, Some(&input), kernels).unwrap();
-    match emit_project(b, &fw, false) {
+    let fw = firmware(&g, Some(&p), Some(&input), kernels).unwrap();
+    match package(b, fw, false) {
         Err(CodegenError::DoesNotFit { need_ram, ram, arena, stack, .. }) => {
             assert_eq!((ram, arena), (16384, p.peak_ram_bytes));
             assert!(stack == msf_codegen::stack_bytes(b, true) && stack > b.stack_reserve, "{stack}");

@@ -56,7 +56,7 @@ fn check_model(path: &Path) -> Result<Outcome, String> {
     };
     let got = msf_exec::run_with(&g, kernels, &input, Some(&mut cb)).map_err(|e| format!("{name}: run: {e}"))?;
     let out_t = g.outputs[0];
-    let onnx = g.format == "onnx";
+    let onnx = g.format == msf_model::Format::Onnx;
     let mut problems = Vec::new();
     match g.tensors[out_t].dtype {
         DType::Float32 => {

@@ -3,7 +3,8 @@
 
 use msf_model::import::onnx::prost::Message;
 use msf_model::import::onnx::proto::*;
-use msf_model::import::onnx::{self, nchw_to_nhwc};
+use msf_model::import::onnx;
+use msf_model::layout::{self, nchw_to_nhwc};
 use msf_model::{stats, Activation, DType, Graph, ImportError, OpKind, Padding};
 
 // ------------------------------------------------------------------------------------ helpers
@@ -102,7 +103,7 @@ fn corpus_models_import_with_the_shapes_of_their_json() {
         assert_eq!(output.shape, shape_of(&j["output"]), "{name}");
         assert_eq!(output.dtype.name(), j["output"]["dtype"].as_str().expect("dtype"), "{name}");
         assert_eq!(output.name, "output");
-        assert_eq!(g.format, "onnx");
+        assert_eq!(g.format, msf_model::Format::Onnx);
         assert!(g.first_opaque().is_none(), "{name}: {:?}", g.first_opaque());
     }
 }
@@ -602,12 +603,16 @@ fn bad_files_give_typed_errors() {
 fn file_input_bytes_are_permuted_for_the_ir() {
     let g = load_onnx("onnx_small_cnn_f32");
     let raw = std::fs::read(msf_tests::models_dir().join("onnx_small_cnn_f32.input.bin")).expect("input.bin");
-    let ir = onnx::input_to_ir(&g, 0, &raw).expect("right size");
+    let ir = layout::input_to_ir(&g, 0, &raw).expect("right size");
     let f = |b: &[u8], i: usize| f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
     // NCHW [1, 3, 32, 32] element (c 2, h 5, w 7) is NHWC [1, 32, 32, 3] element (5, 7, 2).
     assert_eq!(f(&ir, (5 * 32 + 7) * 3 + 2), f(&raw, (2 * 32 + 5) * 32 + 7));
-    assert_eq!(onnx::input_to_ir(&g, 0, &raw[1..]), None);
+    assert_eq!(layout::input_to_ir(&g, 0, &raw[1..]), None);
     // [1, 10] outputs pass unchanged.
     let out = vec![7u8; 40];
-    assert_eq!(onnx::output_to_file(&g, 0, &out), Some(out.clone()));
+    assert_eq!(layout::output_to_file(&g, 0, &out), Some(out.clone()));
+    // The firmware bundles the input the way the host runner feeds it (codegen once read the
+    // IR's NHWC shape as NCHW and permuted a [1, 3, 32, 32] input wrongly).
+    let fw = msf_codegen::firmware_for(&g, Some(&raw)).expect("lowers");
+    assert!(fw.input == ir, "the bundled input is not the IR's NHWC input");
 }

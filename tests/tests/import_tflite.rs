@@ -37,7 +37,7 @@ fn json_shape(v: &Value) -> Vec<usize> {
 fn every_corpus_model_imports_without_opaque_or_shape_ops() {
     for path in tflite_corpus() {
         let g = load(&path);
-        assert_eq!(g.format, "tflite");
+        assert_eq!(g.format, msf_model::Format::Tflite);
         assert!(!g.ops.is_empty());
         for (i, op) in g.ops.iter().enumerate() {
             assert!(!op.kind.is_opaque(), "{}: op {i} is opaque: {}", path.display(), op.kind.name());

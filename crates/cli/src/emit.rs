@@ -9,10 +9,10 @@
 //! fused plan by itself. If no plan fits, the refusal gives the best reachable RAM and what the
 //! board offers (unless --force: then the least-RAM plan is emitted).
 
-use crate::util::{load_model, parse_bytes};
+use crate::util::{constraint, load_model, parse_bytes};
 use anyhow::{bail, Context, Result};
-use msf_codegen::{arena_budget, board, emit_project, firmware_for_kernels, firmware_for_plan, write_zip, Board, Kernels};
-use msf_plan::{plan, Constraint, Mode, Options, PlanError, RamMetric, StageKind};
+use msf_codegen::{board, emit, fit, Board, EmitOptions, Emitted, Kernels};
+use msf_plan::{Constraint, Mode, RamMetric};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -56,26 +56,8 @@ fn sibling_input(model: &std::path::Path) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-fn constraint(a: &Args) -> Result<Option<Constraint>> {
-    Ok(match (&a.ram, &a.max_overhead) {
-        (Some(r), _) => Some(Constraint::RamBudget { ram_bytes: *r }),
-        (None, Some(f)) => {
-            let t = f.trim().to_ascii_lowercase();
-            if matches!(t.as_str(), "inf" | "infinity" | "none") {
-                Some(Constraint::MinRam)
-            } else {
-                match t.parse::<f64>() {
-                    Ok(x) if x.is_finite() && x >= 1.0 => Some(Constraint::MaxOverhead { max_overhead: x }),
-                    _ => bail!("--max-overhead wants a factor >= 1 (e.g. 1.3) or `inf`, not `{f}`"),
-                }
-            }
-        }
-        (None, None) => None,
-    })
-}
-
 pub fn run(a: Args) -> Result<()> {
-    let b: &Board = board(&a.board)?;
+    let b: &'static Board = board(&a.board)?;
     let graph = load_model(&a.model)?;
     let input_path = a.input.clone().or_else(|| sibling_input(&a.model));
     let input = match &input_path {
@@ -86,64 +68,20 @@ pub fn run(a: Args) -> Result<()> {
         KernelsArg::Reference => Kernels::Reference,
         KernelsArg::Optimized => Kernels::Optimized,
     };
-    let budget = arena_budget(b);
-    let asked = constraint(&a)?;
-    let c = asked.unwrap_or(Constraint::RamBudget { ram_bytes: budget });
-    let full = |c: Constraint| plan(&graph, &Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: c, pareto: false });
-    let describe = |p: &msf_plan::Plan, how: String| {
-        let fused = p.stages.iter().filter(|s| s.kind == StageKind::Fused).count();
-        format!(
-            "plan ({how}): {} stages, {fused} fused; peak RAM = arena {} B (layer by layer {} B); F = {:.3}",
-            p.stages.len(),
-            p.peak_ram_bytes,
-            p.vanilla_peak_ram_bytes,
-            p.overhead
-        )
-    };
-    let how = match asked {
-        Some(c) => format!("{c:?}"),
-        None => format!("least compute within {}'s arena budget of {budget} B", b.id),
-    };
-    let (fw, plan_line) = match full(c) {
-        Ok(p) => (firmware_for_plan(&graph, &p, input.as_deref(), kernels)?, describe(&p, how)),
-        Err(PlanError::RamUnreachable { best, .. }) => {
-            // No constraint asked and no plan fits beside the fused executor's stack: the
-            // layer-by-layer firmware (small stack) may still fit.
-            let lbl = if asked.is_none() { Some(firmware_for_kernels(&graph, input.as_deref(), kernels)?) } else { None };
-            match lbl {
-                Some(fw) if msf_codegen::project::budget(b, &fw).fits() => {
-                    let line = format!("layer by layer: arena {} B (every fused plan needs its arena + {} B of stack; least-RAM arena {best} B)", fw.arena, msf_codegen::stack_bytes(b, true));
-                    (fw, line)
-                }
-                _ => {
-                    let what = match asked {
-                        Some(_) => format!("the --ram budget of {} B", a.ram.unwrap_or(0)),
-                        None => format!(
-                            "{} ({} B of RAM: arena budget {budget} B beside statics and {} B of stack for the fused executor; layer by layer needs {} B of RAM)",
-                            b.id,
-                            b.ram,
-                            msf_codegen::stack_bytes(b, true),
-                            lbl.as_ref().map(|f| msf_codegen::project::budget(b, f).ram_needed).unwrap_or(0)
-                        ),
-                    };
-                    if !a.force {
-                        bail!("no plan of {} fits {what}: the least-RAM plan needs an arena of {best} B (use --force to emit it anyway)", graph.name);
-                    }
-                    let p = full(Constraint::MinRam)?;
-                    (firmware_for_plan(&graph, &p, input.as_deref(), kernels)?, describe(&p, "least RAM, forced".into()))
-                }
-            }
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let project = match emit_project(b, &fw, a.force) {
-        Ok(p) => p,
-        Err(e @ msf_codegen::CodegenError::DoesNotFit { .. }) => {
+    // The decision `msf plan --board` and the page make: the plan, layer by layer, or the
+    // refusal with the numbers (its text is the error).
+    let f = fit(&graph, b, constraint(a.ram, a.max_overhead.as_deref())?, a.force)?;
+    let plan_line = f.describe();
+    let opts = EmitOptions { input: input.as_deref(), kernels, force: a.force };
+    let Emitted { firmware: fw, project, zip } = match emit(&graph, b, f.plan(), &opts) {
+        Ok(e) => e,
+        Err(e @ msf_codegen::CodegenError::DoesNotFit { arena, .. }) => {
             // Say what the planner could reach, so the user knows whether another plan would fit.
-            let best = match full(Constraint::MinRam) {
+            let least = msf_plan::plan(&graph, &msf_plan::Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: Constraint::MinRam, pareto: false });
+            let best = match least {
                 Ok(m) => format!(
-                    "; the least-RAM plan has an arena of {} B (F = {:.2}; this one {} B), and {}'s arena budget for a fused firmware is {budget} B",
-                    m.peak_ram_bytes, m.overhead, fw.arena, b.id
+                    "; the least-RAM plan has an arena of {} B (F = {:.2}; this one {arena} B), and {}'s arena budget for a fused firmware is {} B",
+                    m.peak_ram_bytes, m.overhead, b.id, f.budget
                 ),
                 Err(pe) => format!("; the planner found no smaller plan ({pe})"),
             };
@@ -151,7 +89,6 @@ pub fn run(a: Args) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let zip = write_zip(&project)?;
     std::fs::write(&a.out, &zip).with_context(|| format!("cannot write {}", a.out.display()))?;
     let bu = &project.budget;
     let mut o = String::new();

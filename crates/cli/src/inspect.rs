@@ -75,7 +75,7 @@ fn report(graph: &Graph) -> Report {
         .collect();
     Report {
         model: graph.name.clone(),
-        format: graph.format.clone(),
+        format: graph.format.to_string(),
         total_macs: ops.iter().map(|r| r.macs).sum(),
         conv_macs: conv_macs(graph),
         total_weight_bytes: ops.iter().map(|r| r.weight_bytes).sum(),

@@ -1,7 +1,7 @@
 //! `msf plan MODEL [--ram 64k | --max-overhead 1.3] [--paper-mode] [--pareto] [--json]`:
 //! plan fused execution and print the stages, the peak RAM and the compute overhead.
 
-use crate::util::{load_model, parse_bytes};
+use crate::util::{constraint, load_model, parse_bytes};
 use anyhow::{bail, Result};
 use msf_plan::{plan, Constraint, Mode, Options, Plan, RamMetric, StageKind};
 use std::path::PathBuf;
@@ -36,44 +36,52 @@ pub struct Args {
     json: bool,
 }
 
-pub(crate) fn parse_overhead(s: &str) -> Result<Option<f64>> {
-    let t = s.trim().to_ascii_lowercase();
-    if matches!(t.as_str(), "inf" | "infinity" | "none") {
-        return Ok(None);
-    }
-    match t.parse::<f64>() {
-        Ok(f) if f.is_finite() && f >= 1.0 => Ok(Some(f)),
-        Ok(f) if f.is_infinite() => Ok(None),
-        _ => bail!("--max-overhead wants a factor >= 1 (e.g. 1.3) or `inf`, not `{s}`"),
-    }
-}
-
 pub fn run(a: Args) -> Result<()> {
     let graph = load_model(&a.model)?;
-    let board_budget = match &a.board {
-        Some(id) => {
-            // The same budget `msf emit` plans within: RAM minus statics and the fused
-            // executor's stack, so a plan shown here is one the board's firmware can hold.
-            Some(msf_codegen::arena_budget(msf_codegen::board(id)?))
-        }
-        None => None,
-    };
-    let constraint = match (a.ram.or(board_budget), &a.max_overhead) {
-        (Some(r), _) => Constraint::RamBudget { ram_bytes: r },
-        (None, Some(f)) => match parse_overhead(f)? {
-            Some(max_overhead) => Constraint::MaxOverhead { max_overhead },
-            None => Constraint::MinRam,
-        },
-        (None, None) => Constraint::MinMacs,
-    };
     let mode = if a.paper_mode { Mode::Paper } else { Mode::Full };
     let metric = if a.paper_mode || a.io_excluded { RamMetric::IoExcluded } else { RamMetric::IoIncluded };
+    let constraint = match &a.board {
+        // The decision `msf emit` and the page make (msf_codegen::fit): least compute within
+        // the board's arena budget (RAM minus statics and the fused executor's stack), so a plan
+        // shown here is one the board's firmware can hold; else layer by layer, or refused.
+        Some(id) if mode == Mode::Full && metric == RamMetric::IoIncluded => {
+            let b = msf_codegen::board(id)?;
+            match msf_codegen::fit(&graph, b, None, false) {
+                Ok(f) => match f.choice {
+                    msf_codegen::Choice::Plan(mut p) => {
+                        if a.pareto {
+                            p.pareto = msf_plan::pareto(&graph, mode, metric)?;
+                        }
+                        return show(&p, a.json);
+                    }
+                    _ => {
+                        let line = format!("{} on {}: {}", graph.name, b.id, f.describe());
+                        if a.json {
+                            let v = serde_json::json!({ "model": graph.name, "board": b.id, "layer_by_layer": { "arena": f.arena(), "ram_needed": f.ram_needed() }, "decision": line });
+                            println!("{}", serde_json::to_string_pretty(&v)?);
+                        } else {
+                            println!("{line}");
+                        }
+                        return Ok(());
+                    }
+                },
+                Err(msf_codegen::FitError::Refused(r)) => bail!("{}", r.reason()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // The paper's figures or the I/O-excluded metric: the board's arena budget as a RAM bound.
+        Some(id) => Constraint::RamBudget { ram_bytes: msf_codegen::arena_budget(msf_codegen::board(id)?) },
+        None => constraint(a.ram, a.max_overhead.as_deref())?.unwrap_or(Constraint::MinMacs),
+    };
     let opts = Options { mode, metric, constraint, pareto: a.pareto };
-    let p = plan(&graph, &opts)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&p)?);
+    show(&plan(&graph, &opts)?, a.json)
+}
+
+fn show(p: &Plan, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(p)?);
     } else {
-        print_table(&p);
+        print_table(p);
     }
     Ok(())
 }

@@ -107,14 +107,7 @@ fn run_fused(a: &Args, graph: &msf_model::Graph, input: &[u8]) -> Result<()> {
         Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?)
             .with_context(|| format!("{} is not a plan (msf plan --json)", p.display()))?,
         None => {
-            let constraint = match (a.ram, &a.max_overhead) {
-                (Some(r), _) => Constraint::RamBudget { ram_bytes: r },
-                (None, Some(f)) => match crate::plan::parse_overhead(f)? {
-                    Some(max_overhead) => Constraint::MaxOverhead { max_overhead },
-                    None => Constraint::MinRam,
-                },
-                (None, None) => Constraint::MinMacs,
-            };
+            let constraint = crate::util::constraint(a.ram, a.max_overhead.as_deref())?.unwrap_or(Constraint::MinMacs);
             msf_plan::plan(graph, &Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint, pareto: false })?
         }
     };

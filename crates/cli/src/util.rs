@@ -1,7 +1,8 @@
 //! Helpers shared by the subcommands.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use msf_model::Graph;
+use msf_plan::Constraint;
 use std::path::Path;
 
 /// Read and import a model file; errors name the file.
@@ -30,9 +31,55 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     Ok((v * mult as f64).round() as u64)
 }
 
+/// The one constraint parser of every subcommand: `--ram SIZE` (already a byte count, see
+/// [`parse_bytes`]) asks for the least compute within it (P2); `--max-overhead F` for the least
+/// RAM with compute <= F x the unfused (P1), `inf` (or `infinity`, `none`) for the least RAM
+/// whatever the compute. `--ram` wins if both are given (clap refuses the pair where they
+/// conflict). `None`: neither was given; each subcommand has its default.
+pub fn constraint(ram: Option<u64>, max_overhead: Option<&str>) -> Result<Option<Constraint>> {
+    Ok(match (ram, max_overhead) {
+        (Some(ram_bytes), _) => Some(Constraint::RamBudget { ram_bytes }),
+        (None, Some(f)) => Some(match parse_overhead(f)? {
+            Some(max_overhead) => Constraint::MaxOverhead { max_overhead },
+            None => Constraint::MinRam,
+        }),
+        (None, None) => None,
+    })
+}
+
+/// `--max-overhead`: a factor >= 1, or `None` for `inf`.
+fn parse_overhead(s: &str) -> Result<Option<f64>> {
+    let t = s.trim().to_ascii_lowercase();
+    if matches!(t.as_str(), "inf" | "infinity" | "none") {
+        return Ok(None);
+    }
+    match t.parse::<f64>() {
+        Ok(f) if f.is_finite() && f >= 1.0 => Ok(Some(f)),
+        Ok(f) if f.is_infinite() && f > 0.0 => Ok(None),
+        _ => bail!("--max-overhead wants a factor >= 1 (e.g. 1.3) or `inf`, not `{s}`"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_bytes;
+    use super::{constraint, parse_bytes};
+    use msf_plan::Constraint;
+
+    #[test]
+    fn constraints() {
+        assert_eq!(constraint(None, None).unwrap(), None);
+        assert_eq!(constraint(Some(65536), None).unwrap(), Some(Constraint::RamBudget { ram_bytes: 65536 }));
+        assert_eq!(constraint(Some(65536), Some("1.3")).unwrap(), Some(Constraint::RamBudget { ram_bytes: 65536 }));
+        assert_eq!(constraint(None, Some("1.3")).unwrap(), Some(Constraint::MaxOverhead { max_overhead: 1.3 }));
+        for inf in ["inf", "Infinity", " none ", "1e400"] {
+            assert_eq!(constraint(None, Some(inf)).unwrap(), Some(Constraint::MinRam), "{inf}");
+        }
+        for bad in ["0.5", "-inf", "nan", "fast"] {
+            let e = constraint(None, Some(bad)).unwrap_err().to_string();
+            assert_eq!(e, format!("--max-overhead wants a factor >= 1 (e.g. 1.3) or `inf`, not `{bad}`"));
+        }
+    }
+
     #[test]
     fn sizes() {
         assert_eq!(parse_bytes("64k"), Ok(65536));

@@ -83,9 +83,9 @@ pub struct Board {
 }
 
 impl Board {
-    /// Estimated seconds for `macs` multiply-accumulates: MACs x cycles/MAC / clock.
+    /// Estimated seconds for `macs` multiply-accumulates on this board: [`latency_s`].
     pub fn latency_s(&self, macs: u64) -> f64 {
-        macs as f64 * self.cycles_per_mac / self.clock_hz as f64
+        latency_s(macs, self.cycles_per_mac, self.clock_hz)
     }
     /// True where CI can build the project with the stable toolchain (not Xtensa).
     pub fn buildable_here(&self) -> bool {
@@ -94,6 +94,15 @@ impl Board {
     pub fn has_extra(&self, name: &str) -> bool {
         self.extras.iter().any(|e| e == name)
     }
+}
+
+/// The latency estimate, in one place for the firmware README, `msf emit` and the page:
+/// seconds = MACs x cycles per MAC / clock (0 for a clock of 0, which the catalogue refuses).
+pub fn latency_s(macs: u64, cycles_per_mac: f64, clock_hz: u64) -> f64 {
+    if clock_hz == 0 {
+        return 0.0;
+    }
+    macs as f64 * cycles_per_mac / clock_hz as f64
 }
 
 #[derive(Deserialize)]

@@ -8,16 +8,17 @@
 //! Nothing here touches the file system: it all works in wasm.
 
 pub mod board;
+pub mod fit;
 pub mod lower;
 pub mod project;
 pub mod sanitize;
-pub mod zipper;
+mod zipper;
 
-pub use board::{board, boards, Board, CycleCounter, Family, Qemu, Sources};
-pub use lower::{default_input, firmware_for, firmware_for_kernels, firmware_for_plan, Kernels};
-pub use project::{arena_budget, emit_project, stack_bytes, Budget, Firmware, OutputKind, Project, ProjectFile};
+pub use board::{board, boards, latency_s, Board, CycleCounter, Family, Qemu, Sources};
+pub use fit::{fit, fit_with, Choice, Fit, FitError, Limit, Refusal};
+pub use lower::{default_input, firmware, Kernels};
+pub use project::{arena_budget, stack_bytes, Budget, Firmware, OutputKind, Project, ProjectFile};
 pub use sanitize::{crate_name, safe_entry_path};
-pub use zipper::write_zip;
 
 /// Everything that can go wrong while emitting a project.
 #[derive(Debug, thiserror::Error)]
@@ -56,29 +57,48 @@ pub enum CodegenError {
     Zip(String),
 }
 
-/// One call for the CLI and the page: lower `graph` layer by layer, emit the project for board
-/// `board_id`, zip it. Returns the zip bytes and the project (its budget says what fits).
-pub fn emit_zip(graph: &msf_model::Graph, board_id: &str, input: Option<&[u8]>, force: bool) -> Result<(Vec<u8>, Project), CodegenError> {
-    emit_zip_plan(graph, board_id, None, input, force)
+/// How to emit: the bundled test input (`None`: the model's deterministic [`default_input`]),
+/// whose int8 arithmetic the firmware reproduces, and whether to emit what does not fit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmitOptions<'a> {
+    pub input: Option<&'a [u8]>,
+    pub kernels: Kernels,
+    /// Emit even if the firmware does not fit the board's RAM or flash (its README says so).
+    pub force: bool,
 }
 
-/// [`emit_zip`] for a plan: `Some(plan)` (full mode) lowers it with `msf_exec::compile_plan`,
-/// fused stages run by the fused executor, arena = the plan's `peak_ram_bytes`; `None` = layer by
-/// layer. Deterministic: same inputs, same bytes.
-pub fn emit_zip_plan(
-    graph: &msf_model::Graph,
-    board_id: &str,
-    plan: Option<&msf_plan::Plan>,
-    input: Option<&[u8]>,
-    force: bool,
-) -> Result<(Vec<u8>, Project), CodegenError> {
-    let b = board(board_id)?;
-    let fw = match plan {
-        Some(p) => firmware_for_plan(graph, p, input, Kernels::Reference)?,
-        None => firmware_for(graph, input)?,
-    };
-    let p = emit_project(b, &fw, force)?;
-    Ok((write_zip(&p)?, p))
+/// An emitted project: the lowered firmware, its files and budget, and the zip.
+#[derive(Debug, Clone)]
+pub struct Emitted {
+    pub firmware: Firmware,
+    pub project: Project,
+    /// The zipped project (deterministic: same inputs, same bytes).
+    pub zip: Vec<u8>,
+}
+
+/// The one emit call: lower `graph` as `plan` says (`Some`: a full-mode plan, fused stages
+/// through the fused executor, arena = the plan's `peak_ram_bytes`; `None`: layer by layer),
+/// make the project for `board` and zip it. Refuses a firmware that does not fit the board's RAM
+/// or flash unless `opts.force` ([`CodegenError::DoesNotFit`], with the numbers).
+pub fn emit(graph: &msf_model::Graph, board: &Board, plan: Option<&msf_plan::Plan>, opts: &EmitOptions) -> Result<Emitted, CodegenError> {
+    package(board, firmware(graph, plan, opts.input, opts.kernels)?, opts.force)
+}
+
+/// The convenience call: fit `graph` to `board` ([`fit()`]: `asked` constraint or the board's
+/// arena budget, the layer-by-layer fallback, the refusal; `opts.force` as `msf emit --force`)
+/// and emit what the decision chose.
+pub fn emit_fit(graph: &msf_model::Graph, board: &'static Board, asked: Option<msf_plan::Constraint>, opts: &EmitOptions) -> Result<(Fit, Emitted), FitError> {
+    let f = fit(graph, board, asked, opts.force)?;
+    let e = emit(graph, board, f.plan(), opts)?;
+    Ok((f, e))
+}
+
+/// The project and zip of an already lowered [`Firmware`] (what [`emit`] does after lowering;
+/// tests use it for hand-made firmware).
+pub fn package(board: &Board, firmware: Firmware, force: bool) -> Result<Emitted, CodegenError> {
+    let project = project::emit_project(board, &firmware, force)?;
+    let zip = zipper::write_zip(&project)?;
+    Ok(Emitted { firmware, project, zip })
 }
 
 /// Runtime source files (path relative to runtime/, bytes), embedded at build time.
@@ -89,6 +109,8 @@ pub mod runtime_files {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use project::emit_project;
+    use zipper::write_zip;
     use std::io::Read;
 
     fn fw(name: &str, arena: u64) -> Firmware {
@@ -225,20 +247,27 @@ mod tests {
         let opts = msf_plan::Options { mode: msf_plan::Mode::Full, metric: msf_plan::RamMetric::IoIncluded, constraint: msf_plan::Constraint::MinRam, pareto: false };
         let plan = msf_plan::plan(&g, &opts).unwrap();
         assert!(plan.stages.iter().any(|s| s.kind == msf_plan::StageKind::Fused));
-        let (z1, p) = emit_zip_plan(&g, "mps2-an386", Some(&plan), None, false).unwrap();
-        let (z2, _) = emit_zip_plan(&g, "mps2-an386", Some(&plan), None, false).unwrap();
-        assert_eq!(z1, z2);
+        let b = board("mps2-an386").unwrap();
+        let o = EmitOptions::default();
+        let Emitted { zip: z1, project: p, firmware: fw } = emit(&g, b, Some(&plan), &o).unwrap();
+        assert_eq!(z1, emit(&g, b, Some(&plan), &o).unwrap().zip);
+        assert!(fw.fused);
         assert_eq!(p.budget.arena, plan.peak_ram_bytes);
-        assert_eq!(p.budget.stack, board("mps2-an386").unwrap().stack_reserve + project::FUSED_STACK_EXTRA);
+        assert_eq!(p.budget.stack, b.stack_reserve + project::FUSED_STACK_EXTRA);
         let r = std::str::from_utf8(&p.file("README.md").unwrap().bytes).unwrap();
         assert!(r.contains(&format!("predicted peak RAM = arena = **{} B**", plan.peak_ram_bytes)), "{r}");
         assert_eq!(r.matches("| fused, H-cache").count() + r.matches("| fused, line buffers").count(), plan.stages.iter().filter(|s| s.kind == msf_plan::StageKind::Fused).count(), "{r}");
         let m = std::str::from_utf8(&p.file("src/model.rs").unwrap().bytes).unwrap();
         assert!(m.contains("FusedProgram::parse"));
-        // None = layer by layer, as emit_zip.
-        let (z3, q) = emit_zip_plan(&g, "mps2-an386", None, None, false).unwrap();
-        assert_eq!(z3, emit_zip(&g, "mps2-an386", None, false).unwrap().0);
-        assert!(!std::str::from_utf8(&q.file("src/model.rs").unwrap().bytes).unwrap().contains("Fused"));
+        // None = layer by layer.
+        let q = emit(&g, b, None, &o).unwrap();
+        assert!(!q.firmware.fused);
+        assert!(!std::str::from_utf8(&q.project.file("src/model.rs").unwrap().bytes).unwrap().contains("Fused"));
+        // The convenience call: the fit decision's plan (least compute within the arena budget), emitted.
+        let (f, e) = emit_fit(&g, b, None, &o).unwrap();
+        assert_eq!(e.zip, emit(&g, b, f.plan(), &o).unwrap().zip);
+        assert_eq!(e.project.budget.arena, f.arena());
+        assert_eq!(e.project.budget.ram_needed, f.ram_needed());
     }
 
     #[test]

@@ -8,16 +8,24 @@ use msf_model::{DType, Graph};
 use crate::project::{Firmware, OutputKind};
 use crate::CodegenError;
 
-/// Lower `graph` layer by layer with the reference kernels' arithmetic (TFLite Micro's). `input`
-/// is the model's own input file (NAME.input.bin: NHWC for TFLite, NCHW for ONNX — converted to
-/// the graph's NHWC here); `None` bundles the deterministic [`default_input`].
-pub fn firmware_for(graph: &Graph, input: Option<&[u8]>) -> Result<Firmware, CodegenError> {
-    firmware_for_kernels(graph, input, Kernels::Reference)
+/// Lower `graph` for the firmware: `plan` (a full-mode [`msf_plan::Plan`]) runs as it says,
+/// fused stages patch by patch through msf-runtime's fused executor, every buffer at the plan's
+/// offset, the arena exactly the plan's `arena_size` (= `peak_ram_bytes`); `None` runs layer by
+/// layer. `input` is the model's own input file (NAME.input.bin: NHWC for TFLite, NCHW for ONNX,
+/// converted to the graph's NHWC here); `None` bundles the deterministic [`default_input`].
+/// `kernels` picks whose int8 arithmetic the firmware reproduces bit for bit:
+/// `Kernels::Reference` (TFLite Micro's) or `Kernels::Optimized` (LiteRT's x86 optimized
+/// kernels, which some corpus models' reference outputs come from). Either way the firmware
+/// computes the same bytes as `msf run` (msf_exec's tests check every Pareto point of the corpus
+/// against layer by layer).
+pub fn firmware(graph: &Graph, plan: Option<&msf_plan::Plan>, input: Option<&[u8]>, kernels: Kernels) -> Result<Firmware, CodegenError> {
+    match plan {
+        Some(p) => firmware_for_plan(graph, p, input, kernels),
+        None => firmware_layerwise(graph, input, kernels),
+    }
 }
 
-/// [`firmware_for`] with a choice of int8 arithmetic: `Kernels::Optimized` reproduces LiteRT's
-/// x86 optimized kernels bit for bit (the reference outputs of some corpus models come from them).
-pub fn firmware_for_kernels(graph: &Graph, input: Option<&[u8]>, kernels: Kernels) -> Result<Firmware, CodegenError> {
+fn firmware_layerwise(graph: &Graph, input: Option<&[u8]>, kernels: Kernels) -> Result<Firmware, CodegenError> {
     let c = msf_exec::compile_with(graph, kernels).map_err(|e| CodegenError::Lowering(e.to_string()))?;
     let macs = (0..graph.ops.len()).map(|i| msf_model::stats::op_stats(graph, i).macs).sum();
     let summary = format!(
@@ -29,11 +37,7 @@ pub fn firmware_for_kernels(graph: &Graph, input: Option<&[u8]>, kernels: Kernel
     from_compiled(graph, c, input, macs, summary, String::new(), false)
 }
 
-/// Lower `graph` as `plan` says (a full-mode [`msf_plan::Plan`]): fused stages run patch by
-/// patch through msf-runtime's fused executor, every buffer at the plan's offset, the arena
-/// exactly the plan's `arena_size` (= `peak_ram_bytes`). The firmware computes the same bytes as
-/// layer by layer (msf_exec's tests check every Pareto point of the corpus against it).
-pub fn firmware_for_plan(graph: &Graph, plan: &msf_plan::Plan, input: Option<&[u8]>, kernels: Kernels) -> Result<Firmware, CodegenError> {
+fn firmware_for_plan(graph: &Graph, plan: &msf_plan::Plan, input: Option<&[u8]>, kernels: Kernels) -> Result<Firmware, CodegenError> {
     let c = msf_exec::compile_plan(graph, plan, kernels).map_err(|e| CodegenError::Lowering(e.to_string()))?;
     let fused = plan.stages.iter().filter(|s| s.kind == msf_plan::StageKind::Fused).count();
     let summary = format!(

@@ -189,8 +189,8 @@ impl Project {
     }
 }
 
-/// Emit the project for `fw` on `board`. Refuses a firmware that does not fit unless `force`.
-pub fn emit_project(board: &Board, fw: &Firmware, force: bool) -> Result<Project, CodegenError> {
+/// The project for `fw` on `board` (through [`crate::package`]). Refuses a firmware that does not fit unless `force`.
+pub(crate) fn emit_project(board: &Board, fw: &Firmware, force: bool) -> Result<Project, CodegenError> {
     let model = if fw.fused { fused_model_rs(fw) } else { runtime_model_rs(fw) };
     emit_with_model_module(board, fw, force, &model)
 }
@@ -285,8 +285,7 @@ pub static mut ARENA: Aligned<[u8; ARENA_BYTES]> = Aligned([0; ARENA_BYTES]);
 /// Emit with a caller-supplied `src/model.rs` (it must define `infer()`, `OUTPUT_KIND`; use
 /// [`data_decls`] for the statics). Used by the platform tests to prove each board's startup,
 /// printing and exit independently of the runtime.
-#[doc(hidden)]
-pub fn emit_with_model_module(board: &Board, fw: &Firmware, force: bool, model_rs: &str) -> Result<Project, CodegenError> {
+fn emit_with_model_module(board: &Board, fw: &Firmware, force: bool, model_rs: &str) -> Result<Project, CodegenError> {
     if fw.output_len == 0 || fw.output_len % fw.output_kind.size() != 0 {
         return Err(CodegenError::BadInput(format!(
             "output is {} bytes, not a whole number of {:?} values",

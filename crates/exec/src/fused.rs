@@ -215,7 +215,7 @@ pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled
         op_layers,
         inputs: g.inputs.clone(),
         outputs: g.outputs.clone(),
-        nchw_io: g.format == "onnx",
+        nchw_io: g.format == msf_model::Format::Onnx,
     })
 }
 

@@ -173,7 +173,7 @@ pub fn compile_with(g: &Graph, kernels: Kernels) -> Result<Compiled> {
         op_layers,
         inputs: g.inputs.clone(),
         outputs: g.outputs.clone(),
-        nchw_io: g.format == "onnx",
+        nchw_io: g.format == msf_model::Format::Onnx,
     })
 }
 
@@ -290,16 +290,6 @@ impl AsMut<[u8]> for AlignedBuf {
     }
 }
 
-/// NCHW (C, H, W) -> NHWC bytes, `es` bytes per element (the ONNX importer's transpose).
-pub fn nchw_to_nhwc(src: &[u8], c: usize, h: usize, w: usize, es: usize) -> Vec<u8> {
-    msf_model::import::onnx::nchw_to_nhwc(src, [1, c, h, w], es)
-}
-
-/// NHWC -> NCHW bytes.
-pub fn nhwc_to_nchw(src: &[u8], c: usize, h: usize, w: usize, es: usize) -> Vec<u8> {
-    msf_model::import::onnx::nhwc_to_nchw(src, [1, h, w, c], es)
-}
-
 /// A compiled program ready to run repeatedly (blob and arena allocated once).
 pub struct Runner<'g> {
     pub graph: &'g Graph,
@@ -333,7 +323,7 @@ impl<'g> Runner<'g> {
         }
         let tensor = &self.graph.tensors[t];
         let bytes = match (self.compiled.nchw_io, nhwc(tensor)) {
-            (true, Some((h, w, c))) if tensor.shape.len() == 4 => nchw_to_nhwc(input, c, h, w, tensor.dtype.size().unwrap_or(1)),
+            (true, Some((h, w, c))) if tensor.shape.len() == 4 => msf_model::layout::nchw_to_nhwc(input, [1, c, h, w], tensor.dtype.size().unwrap_or(1)),
             _ => input.to_vec(),
         };
         self.arena.as_mut()[off..off + len].copy_from_slice(&bytes);
@@ -372,7 +362,7 @@ impl<'g> Runner<'g> {
         let bytes = &self.arena.as_ref()[off..off + len];
         let tensor = &self.graph.tensors[t];
         match (self.compiled.nchw_io, nhwc(tensor)) {
-            (true, Some((h, w, c))) if tensor.shape.len() == 4 => nhwc_to_nchw(bytes, c, h, w, tensor.dtype.size().unwrap_or(1)),
+            (true, Some((h, w, c))) if tensor.shape.len() == 4 => msf_model::layout::nhwc_to_nchw(bytes, [1, h, w, c], tensor.dtype.size().unwrap_or(1)),
             _ => bytes.to_vec(),
         }
     }
@@ -421,7 +411,7 @@ mod tests {
             ],
             inputs: vec![0],
             outputs: vec![3],
-            format: "tflite".into(),
+            format: msf_model::Format::Tflite,
         };
         let c = compile(&g).unwrap();
         // RESHAPE is free: its output shares its input's bytes, and it has no layer.
@@ -455,7 +445,7 @@ mod tests {
             ],
             inputs: vec![0],
             outputs: vec![2],
-            format: "tflite".into(),
+            format: msf_model::Format::Tflite,
         };
         let mut seen = Vec::new();
         let mut cb = |id: usize, b: &[u8]| seen.push((id, b.to_vec()));
@@ -472,20 +462,9 @@ mod tests {
             ops: vec![op(OpKind::Opaque { name: "GELU".into() }, vec![0], vec![1])],
             inputs: vec![0],
             outputs: vec![1],
-            format: "tflite".into(),
+            format: msf_model::Format::Tflite,
         };
         let e = compile(&g).unwrap_err().to_string();
         assert!(e.contains("op 0") && e.contains("GELU"), "{e}");
-    }
-
-    #[test]
-    fn layout_round_trip() {
-        // 2 channels, 2x3 map, one byte per element.
-        let nchw: Vec<u8> = (0..12).collect();
-        let nhwc_b = nchw_to_nhwc(&nchw, 2, 2, 3, 1);
-        // Pixel (0,0) holds channel 0 value 0 and channel 1 value 6.
-        assert_eq!(&nhwc_b[0..2], &[0, 6]);
-        assert_eq!(&nhwc_b[2..4], &[1, 7]);
-        assert_eq!(nhwc_to_nchw(&nhwc_b, 2, 2, 3, 1), nchw);
     }
 }

@@ -280,6 +280,32 @@ pub struct Op {
     pub name: String,
 }
 
+/// The file format a graph was imported from. It decides the layout of the graph's inputs and
+/// outputs as files hold them: ONNX files are NCHW where the IR is NHWC (see [`crate::layout`]).
+/// Serialised as `"tflite"` / `"onnx"`, the strings `inspect --json` has always printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// TFLite flatbuffers; also graphs built by hand, which use the IR's (TFLite's) layouts.
+    Tflite,
+    Onnx,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Tflite => "tflite",
+            Format::Onnx => "onnx",
+        }
+    }
+}
+
+impl core::fmt::Display for Format {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A model: tensors, ops in topological order, graph inputs and outputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Graph {
@@ -288,8 +314,8 @@ pub struct Graph {
     pub ops: Vec<Op>,
     pub inputs: Vec<TensorId>,
     pub outputs: Vec<TensorId>,
-    /// Where the graph came from ("tflite", "onnx").
-    pub format: String,
+    /// Where the graph came from.
+    pub format: Format,
 }
 
 impl Graph {

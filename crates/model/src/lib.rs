@@ -7,6 +7,7 @@
 pub mod error;
 pub mod graph;
 pub mod import;
+pub mod layout;
 pub mod stats;
 pub mod validate;
 

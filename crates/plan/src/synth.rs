@@ -12,7 +12,7 @@ pub struct Builder {
 
 impl Builder {
     pub fn new(name: &str, h: usize, w: usize, c: usize) -> Builder {
-        let g = Graph { name: name.into(), tensors: vec![], ops: vec![], inputs: vec![], outputs: vec![], format: "synthetic".into() };
+        let g = Graph { name: name.into(), tensors: vec![], ops: vec![], inputs: vec![], outputs: vec![], format: msf_model::Format::Tflite };
         let mut b = Builder { g, cur: 0 };
         let t = b.act("input", vec![1, h, w, c]);
         b.g.inputs.push(t);

@@ -185,7 +185,7 @@ pub fn to_view(graph: &Graph, plan: &msf_plan::Plan, budget: Option<u64>, object
 }
 
 /// The zipped firmware project for `board` running the plan on screen: msf-codegen's
-/// `emit_zip_plan`, the call `msf emit` makes (no test input: codegen's deterministic one).
+/// `emit`, the call `msf emit` makes (no test input: codegen's deterministic one).
 /// The view keeps figures, not the Plan, so the Plan is rebuilt: the least compute within the
 /// view's largest stage sum is the plan shown (every plan the page shows is a point of the front). Fused
 /// stages then run through the fused executor and the arena is the plan's peak. A view that no
@@ -193,7 +193,8 @@ pub fn to_view(graph: &Graph, plan: &msf_plan::Plan, budget: Option<u64>, object
 /// model the planner refuses) is emitted layer by layer; the page says which it got.
 pub fn emit_zip(graph: &Graph, view: &PlanView, board: &str) -> Result<Vec<u8>, String> {
     let plan = plan_of_view(graph, view);
-    msf_codegen::emit_zip_plan(graph, board, plan.as_ref(), None, false).map(|(zip, _)| zip).map_err(|e| format!("cannot emit the project for {board}: {e}"))
+    let emitted = msf_codegen::board(board).and_then(|b| msf_codegen::emit(graph, b, plan.as_ref(), &msf_codegen::EmitOptions::default()));
+    emitted.map(|e| e.zip).map_err(|e| format!("cannot emit the project for {board}: {e}"))
 }
 
 /// The full-mode Plan a view shows (same stages, peak and MACs), if there is one.
@@ -249,7 +250,7 @@ mod tests {
             assert_eq!((p.peak_ram_bytes, p.macs), (v.peak_incl_io, v.macs));
             let fused = v.stages.iter().any(|s| s.fused);
             any_fused |= fused;
-            let (_, proj) = msf_codegen::emit_zip_plan(&g, "mps2-an386", Some(&p), None, false).unwrap();
+            let proj = msf_codegen::emit(&g, msf_codegen::board("mps2-an386").unwrap(), Some(&p), &Default::default()).unwrap().project;
             assert_eq!(proj.budget.arena, v.peak_incl_io, "{}", v.objective);
             let model = String::from_utf8(proj.file("src/model.rs").unwrap().bytes.clone()).unwrap();
             assert_eq!(model.contains("FusedProgram"), fused, "{}", v.objective);

@@ -57,7 +57,7 @@ pub fn model_info(g: &Graph) -> ModelInfo {
     let io = |ids: &[usize]| ids.iter().map(|&t| format!("{} {}", shape_label(&g.tensors[t].shape), g.tensors[t].dtype)).collect::<Vec<_>>().join(", ");
     ModelInfo {
         name: g.name.clone(),
-        format: g.format.clone(),
+        format: g.format.to_string(),
         ops: g.ops.len(),
         tensors: g.tensors.len(),
         weight_bytes,

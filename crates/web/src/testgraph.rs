@@ -34,7 +34,7 @@ pub fn residual() -> Graph {
         Op { kind: OpKind::Conv2d { window: win(1), activation: Activation::None }, inputs: vec![5, 6], outputs: vec![7], name: "pw".into() },
         Op { kind: OpKind::Add { activation: Activation::None }, inputs: vec![3, 7], outputs: vec![8], name: "add".into() },
     ];
-    let mut g = Graph { name: "residual <test>".into(), tensors, ops, inputs: vec![0], outputs: vec![8], format: "tflite".into() };
+    let mut g = Graph { name: "residual <test>".into(), tensors, ops, inputs: vec![0], outputs: vec![8], format: msf_model::Format::Tflite };
     msf_model::validate::validate(&mut g).expect("hand-built graph is valid");
     g
 }

@@ -7,12 +7,8 @@ use crate::graph::Graph;
 pub mod onnx;
 pub mod tflite;
 
-/// Which file format a buffer holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Tflite,
-    Onnx,
-}
+/// Which file format a buffer holds (also [`Graph::format`]).
+pub use crate::graph::Format;
 
 /// Guess the format: TFLite flatbuffers carry the identifier "TFL3" at bytes 4..8; anything else
 /// is tried as ONNX protobuf (which has no magic number).

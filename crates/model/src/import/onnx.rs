@@ -4,11 +4,11 @@
 //! ONNX activations are NCHW; the IR's are NHWC. Every rank-4 activation (graph inputs included)
 //! gets the IR shape `[N, H, W, C]`, and constant weights are transposed into the IR's layouts
 //! (conv filters OIHW -> OHWI, depthwise `[C*m, 1, kh, kw]` -> `[1, kh, kw, C*m]`, Gemm weights
-//! -> `[out, in]`). A graph whose `format` is `"onnx"` therefore expects its rank-4 inputs
-//! permuted: the file's raw input (NCHW, e.g. `NAME.input.bin`) must go through
-//! [`input_to_ir`] (NCHW -> NHWC) before it is fed to the IR graph, and a rank-4 output comes
-//! out NHWC ([`output_to_file`] turns it back). Rank-2 outputs such as `[1, classes]` are
-//! unaffected.
+//! -> `[out, in]`). A graph whose `format` is [`Format::Onnx`] therefore expects its rank-4
+//! inputs permuted: the file's raw input (NCHW, e.g. `NAME.input.bin`) must go through
+//! [`crate::layout::input_to_ir`] (NCHW -> NHWC) before it is fed to the IR graph, and a
+//! rank-4 output comes out NHWC ([`crate::layout::output_to_file`] turns it back). Rank-2
+//! outputs such as `[1, classes]` are unaffected.
 //!
 //! Flatten of an NHWC tensor orders elements (h, w, c) where ONNX orders them (c, h, w); the
 //! importer tracks that order ([`Layout::FlatNhwc`]) and permutes the columns of the
@@ -31,7 +31,8 @@ use std::rc::Rc;
 use prost::Message;
 
 use crate::error::{ImportError, Result};
-use crate::graph::{Activation, DType, Graph, Op, OpKind, Padding, Quant, Tensor, TensorId, Window};
+use crate::graph::{Activation, DType, Format, Graph, Op, OpKind, Padding, Quant, Tensor, TensorId, Window};
+use crate::layout::transpose;
 use crate::validate::{self, checked_elements};
 
 /// The protobuf codec of [`proto`], re-exported so callers (tests, fuzzers) can build and encode
@@ -74,78 +75,6 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
     let mut graph = b.graph;
     validate::validate(&mut graph)?;
     Ok(graph)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pure layout helpers (public so the runtime and the tests can use the same code).
-
-/// Permute a row-major tensor of `dims` (elements of `elem` bytes) by `perm`: output dimension
-/// `i` is input dimension `perm[i]`. `data.len()` must be `product(dims) * elem`.
-pub fn transpose(data: &[u8], elem: usize, dims: &[usize], perm: &[usize]) -> Vec<u8> {
-    let rank = dims.len();
-    debug_assert_eq!(perm.len(), rank);
-    let count: usize = dims.iter().product();
-    debug_assert_eq!(data.len(), count * elem);
-    // Strides of the input, visited in output order.
-    let mut in_strides = vec![1usize; rank];
-    for d in (0..rank.saturating_sub(1)).rev() {
-        in_strides[d] = in_strides[d + 1] * dims[d + 1];
-    }
-    let out_dims: Vec<usize> = perm.iter().map(|&p| dims[p]).collect();
-    let strides: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
-    let mut out = Vec::with_capacity(data.len());
-    let mut idx = vec![0usize; rank];
-    for _ in 0..count {
-        let src: usize = idx.iter().zip(&strides).map(|(i, s)| i * s).sum();
-        out.extend_from_slice(&data[src * elem..(src + 1) * elem]);
-        // Odometer increment over the output index.
-        for d in (0..rank).rev() {
-            idx[d] += 1;
-            if idx[d] < out_dims[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    out
-}
-
-/// NCHW bytes (the file's layout, e.g. `NAME.input.bin`) to NHWC (the IR's). `shape` is the
-/// NCHW shape; `elem` the element size in bytes.
-pub fn nchw_to_nhwc(data: &[u8], shape: [usize; 4], elem: usize) -> Vec<u8> {
-    transpose(data, elem, &shape, &[0, 2, 3, 1])
-}
-
-/// NHWC bytes (an IR rank-4 tensor) back to NCHW. `shape` is the NHWC shape.
-pub fn nhwc_to_nchw(data: &[u8], shape: [usize; 4], elem: usize) -> Vec<u8> {
-    transpose(data, elem, &shape, &[0, 3, 1, 2])
-}
-
-/// The bytes IR graph input `input` takes, from bytes in the file's layout (e.g.
-/// `NAME.input.bin`): rank-4 inputs of an ONNX graph (`format == "onnx"`) go NCHW -> NHWC,
-/// everything else passes unchanged. `None` if the index or the byte count is wrong.
-pub fn input_to_ir(graph: &Graph, input: usize, file_bytes: &[u8]) -> Option<Vec<u8>> {
-    let t = graph.tensors.get(*graph.inputs.get(input)?)?;
-    relayout(graph, t, file_bytes, true)
-}
-
-/// The bytes of IR graph output `output` in the file's layout (what onnxruntime would give,
-/// e.g. `NAME.output.bin`): the inverse of [`input_to_ir`] for outputs.
-pub fn output_to_file(graph: &Graph, output: usize, ir_bytes: &[u8]) -> Option<Vec<u8>> {
-    let t = graph.tensors.get(*graph.outputs.get(output)?)?;
-    relayout(graph, t, ir_bytes, false)
-}
-
-fn relayout(graph: &Graph, t: &Tensor, bytes: &[u8], to_ir: bool) -> Option<Vec<u8>> {
-    let elem = t.dtype.size()?;
-    if bytes.len() != t.byte_size() {
-        return None;
-    }
-    if graph.format != "onnx" || t.shape.len() != 4 {
-        return Some(bytes.to_vec());
-    }
-    let [n, h, w, c] = [t.shape[0], t.shape[1], t.shape[2], t.shape[3]];
-    Some(if to_ir { nchw_to_nhwc(bytes, [n, c, h, w], elem) } else { nhwc_to_nchw(bytes, [n, h, w, c], elem) })
 }
 
 /// ONNX QuantizeLinear rounding: round half to even, then saturate to `[lo, hi]`.
@@ -514,7 +443,7 @@ impl<'g> Builder<'g> {
     fn new(g: &'g GraphProto, opset: i64, const_budget: u64) -> Result<Self> {
         let nodes = g.node.as_slice();
         let mut b = Builder {
-            graph: Graph { name: g.name.clone(), tensors: Vec::new(), ops: Vec::new(), inputs: Vec::new(), outputs: Vec::new(), format: "onnx".into() },
+            graph: Graph { name: g.name.clone(), tensors: Vec::new(), ops: Vec::new(), inputs: Vec::new(), outputs: Vec::new(), format: Format::Onnx },
             info: Vec::new(),
             values: HashMap::new(),
             nodes,
@@ -1964,36 +1893,6 @@ fn topo_order(g: &GraphProto) -> Result<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bytes_u8(v: &[u8]) -> Vec<u8> {
-        v.to_vec()
-    }
-
-    #[test]
-    fn transpose_nchw_to_nhwc_by_hand() {
-        // NCHW [1, 2, 2, 3]: value = c*100 + h*10 + w.
-        let mut src = Vec::new();
-        for c in 0..2u8 {
-            for h in 0..2u8 {
-                for w in 0..3u8 {
-                    src.push(c * 100 + h * 10 + w);
-                }
-            }
-        }
-        let out = nchw_to_nhwc(&bytes_u8(&src), [1, 2, 2, 3], 1);
-        // NHWC order walks (h, w, c).
-        assert_eq!(out, vec![0, 100, 1, 101, 2, 102, 10, 110, 11, 111, 12, 112]);
-        assert_eq!(nhwc_to_nchw(&out, [1, 2, 3, 2], 1), src);
-    }
-
-    #[test]
-    fn transpose_multibyte_elements() {
-        // [2, 3] of u16 -> [3, 2].
-        let src: Vec<u8> = [1u16, 2, 3, 4, 5, 6].iter().flat_map(|x| x.to_le_bytes()).collect();
-        let out = transpose(&src, 2, &[2, 3], &[1, 0]);
-        let vals: Vec<u16> = out.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-        assert_eq!(vals, vec![1, 4, 2, 5, 3, 6]);
-    }
 
     #[test]
     fn round_half_to_even() {

@@ -21,7 +21,7 @@ mod generated;
 pub mod writer;
 
 use crate::error::{ImportError, Result};
-use crate::graph::{Activation, DType, Graph, Op, OpKind, Padding, Quant, Tensor, TensorId, Window};
+use crate::graph::{Activation, DType, Format, Graph, Op, OpKind, Padding, Quant, Tensor, TensorId, Window};
 use crate::validate::{checked_elements, validate};
 use generated::tflite as fb;
 
@@ -96,7 +96,7 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
     let outputs = io("output", sg.outputs())?;
     check_single_producers(&ops, &tensors, &inputs)?;
 
-    let mut graph = Graph { name: String::new(), tensors, ops, inputs, outputs, format: "tflite".into() };
+    let mut graph = Graph { name: String::new(), tensors, ops, inputs, outputs, format: Format::Tflite };
     if folded_reshape {
         remove_dead_ops(&mut graph);
     }
@@ -927,7 +927,7 @@ mod tests {
             ],
             inputs: vec![0],
             outputs: vec![3],
-            format: "tflite".into(),
+            format: Format::Tflite,
         };
         remove_dead_ops(&mut g);
         assert_eq!(g.ops.len(), 1);

@@ -1,0 +1,71 @@
+//! `msf emit` and `msf plan --board` as a user runs them: both print the one fit decision
+//! (msf_codegen::fit), with the messages pinned here.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn corpus_model(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/models").join(name).to_str().unwrap().to_string()
+}
+
+fn msf(args: &[&str]) -> (bool, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_msf")).args(args).output().expect("msf runs");
+    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn scratch(name: &str) -> String {
+    let d = std::env::temp_dir().join(format!("msf-cli-emit-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join("p.zip").to_str().unwrap().to_string()
+}
+
+/// tiny_cnn_int8 on the micro:bit fits only layer by layer: emit says so, `plan --board` too.
+#[test]
+fn layer_by_layer_when_no_fused_plan_fits() {
+    let tiny = corpus_model("tiny_cnn_int8.tflite");
+    let out = scratch("lbl");
+    let (ok, stdout, stderr) = msf(&["emit", &tiny, "--board", "microbit", "--out", &out]);
+    assert!(ok, "{stderr}");
+    let line = "layer by layer: arena 6144 B (every fused plan needs its arena + 36864 B of stack; least-RAM arena 3904 B)";
+    assert!(stdout.contains(&format!("  {line}\n")), "{stdout}");
+    assert!(stdout.contains("RAM: 10240 B = arena 6144 + statics 0 + stack reserve 4096 (board: 16384 B)\n"), "{stdout}");
+    let (ok, stdout, stderr) = msf(&["plan", &tiny, "--board", "microbit"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, format!("tiny_cnn_int8 on microbit: {line}\n"));
+}
+
+/// mbv1_w025_96 on the micro:bit: refused with the numbers, emitted with --force.
+#[test]
+fn refused_with_the_numbers_unless_forced() {
+    let m = corpus_model("mbv1_w025_96_int8.tflite");
+    let out = scratch("refused");
+    let why = "no plan of mbv1_w025_96_int8 fits microbit (16384 B of RAM: arena budget 0 B beside statics and 36864 B of stack for the fused executor; layer by layer needs 68608 B of RAM): the least-RAM plan needs an arena of 34144 B";
+    let (ok, _, stderr) = msf(&["emit", &m, "--board", "microbit", "--out", &out]);
+    assert!(!ok);
+    assert_eq!(stderr, format!("error: {why} (use --force to emit it anyway)\n"));
+    let (ok, _, stderr) = msf(&["plan", &m, "--board", "microbit"]);
+    assert!(!ok);
+    assert_eq!(stderr, format!("error: {why}\n"));
+    let (ok, stdout, stderr) = msf(&["emit", &m, "--board", "microbit", "--out", &out, "--force"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("  plan (least RAM, forced): 5 stages, 2 fused; peak RAM = arena 34144 B (layer by layer 55296 B); F = 1.347\n"), "{stdout}");
+    assert!(stdout.contains("DOES NOT FIT"), "{stdout}");
+    let (ok, _, stderr) = msf(&["emit", &m, "--board", "nucleo-f767zi", "--ram", "1000", "--out", &out]);
+    assert!(!ok);
+    assert_eq!(stderr, "error: no plan of mbv1_w025_96_int8 fits the --ram budget of 1000 B: the least-RAM plan needs an arena of 34144 B (use --force to emit it anyway)\n");
+}
+
+/// On a roomy board `plan --board` shows the plan `emit` emits.
+#[test]
+fn plan_board_shows_the_plan_emit_emits() {
+    let m = corpus_model("mbv1_w025_96_int8.tflite");
+    let out = scratch("fits");
+    let (ok, stdout, stderr) = msf(&["emit", &m, "--board", "nucleo-f767zi", "--out", &out]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("  plan (least compute within nucleo-f767zi's arena budget of 483328 B): 6 stages, 3 fused; peak RAM = arena 40704 B"), "{stdout}");
+    let (ok, stdout, stderr) = msf(&["plan", &m, "--board", "nucleo-f767zi", "--json"]);
+    assert!(ok, "{stderr}");
+    let p: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((p["peak_ram_bytes"].as_u64(), p["stages"].as_array().map(|s| s.len())), (Some(40704), Some(6)));
+    assert!(p["constraint"].to_string().contains("483328"), "{}", p["constraint"]);
+}
