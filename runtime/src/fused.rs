@@ -1,5 +1,6 @@
 //! The fused executor: runs a planned program stage by stage, fused stages patch by patch in
-//! rings of exactly the planned size (the pull schedule of /work/notes/plan-api.md).
+//! rings of exactly the planned size (the pull schedule of the plan/executor contract,
+//! `msf_plan::contract`, crates/plan/src/contract.rs).
 //!
 //! A fused program is an ordinary program blob (layer records, io table, weights) plus a stage
 //! table, found through header words [`hdr_words::N_STAGES`] and [`hdr_words::STAGES_OFF`]

@@ -19,7 +19,7 @@ fn check(name: &str, want: [(u64, f64); 3], vanilla: u64, vanilla_peak: u64) {
         let c = f.map(|max_overhead| Constraint::MaxOverhead { max_overhead }).unwrap_or(Constraint::MinRam);
         let p = plan(&g, &paper(c)).expect("plans");
         assert_eq!(p.vanilla_macs, vanilla, "{name}: vanilla MACs");
-        // METHOD.md's "vanilla" column (layer by layer, I/O excluded): 194.4 / 96.0 / 309.8 kB.
+        // The layer-by-layer ("vanilla") peak, I/O excluded (msf_plan::contract): 194.4 / 96.0 / 309.8 kB.
         assert_eq!(p.vanilla_peak_ram_bytes_io_excluded, vanilla_peak, "{name}: layer-by-layer peak");
         assert_eq!(p.peak_ram_bytes_io_excluded, bytes, "{name} F<={f:?}: peak bytes (I/O excluded)");
         assert!((p.overhead - ov).abs() < 0.01, "{name} F<={f:?}: F = {}, want {ov}", p.overhead);

@@ -171,7 +171,7 @@ test("the paper's cost model reproduces the reference's MBV2 figure", async () =
   await page.fill('#overhead', '1.3');
   await page.press('#overhead', 'Enter');
   await page.waitForFunction(() => window.msfReport.options.paper && window.msfReport.options.max_overhead === 1.3 && document.body.dataset.state === 'planned', null, { timeout: 120000 });
-  // METHOD.md: 21.3 kB at F <= 1.3, I/O excluded.
+  // README, "Planner (issue 4)": paper mode, F <= 1.3: 21288 B, I/O excluded.
   assert.equal(await page.textContent('#m-peak-excl'), '21.3 kB');
   assert.match(await page.textContent('#notes'), /paper cost model/);
   await ctx.close();

@@ -1,7 +1,7 @@
 //! `cargo bench -p msf-exec --bench fused [FILTER]`: per corpus model and per point of its
 //! Pareto front (up to 6, from least RAM to least MACs), the host time of the fused plan
 //! relative to the layer-by-layer run, beside the planner's predicted overhead F (MACs ratio).
-//! Prints a markdown table (written up in /work/notes/fused-bench.md).
+//! Prints a markdown table (written up in the README, "Fused execution (issue 5)").
 //!
 //! Time is the thread's CPU time per inference (CLOCK_THREAD_CPUTIME_ID), the minimum of
 //! repeated runs (the machine is shared; see benches/corpus.rs).

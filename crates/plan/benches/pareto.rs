@@ -1,5 +1,5 @@
 //! `cargo bench -p msf-plan`: planner timings and the figures quoted in the README
-//! (/work/notes/plan-bench.md). Plain `std::time::Instant` harness: no extra dependency, and
+//! ("Planner (issue 4)"). Plain `std::time::Instant` harness: no extra dependency, and
 //! the figures that matter (bytes, F) are deterministic; only the timings vary.
 //!
 //! Models are read from tests/models when the TFLite importer can load them, otherwise the

@@ -308,7 +308,7 @@ impl Block {
         }
     }
 
-    /// Walk the root along `axis` as a pull pipeline (the executor's schedule, see plan-api.md):
+    /// Walk the root along `axis` as a pull pipeline (the executor's schedule, [`crate::contract`]):
     /// for each root position y, `pull(last, y, y)`; `pull(op, lo, hi)` computes the op's
     /// positions `max(done+1, lo)..=hi` one by one, each after pulling, input by input in op
     /// order, the input positions it reads from ops of the block. A position of an intermediate

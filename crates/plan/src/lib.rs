@@ -10,6 +10,7 @@
 
 pub mod arena;
 pub mod build;
+pub mod contract;
 pub mod dag;
 pub mod fused;
 pub mod net;

@@ -1,5 +1,5 @@
 //! The Plan: one serde type that the executor, the code generator and the views all read.
-//! See /work/notes/plan-api.md (and the README) for the executor's side of the contract.
+//! What a Plan promises and what the executor must do with it: [`crate::contract`].
 
 use crate::dag::{EdgeKind, RamMetric};
 use serde::{Deserialize, Serialize};

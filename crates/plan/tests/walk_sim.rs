@@ -1,4 +1,4 @@
-//! Runs every fused edge of small graphs the way /work/notes/plan-api.md tells the executor to
+//! Runs every fused edge of small graphs the way the contract (msf_plan::contract) tells the executor to
 //! (band spans, pull schedule, rings of exactly the planned sizes) on f64 data, and checks:
 //! - every read from a ring finds the position it wants (each slot is tagged with the position
 //!   it holds: a ring too small, or a schedule that evicts too early, fails here);
@@ -379,7 +379,7 @@ fn run_block(g: &Graph, net: &Net, ts: &[Option<T>], b: &Block, kind: EdgeKind) 
             let mut y0 = 0;
             while y0 < rh {
                 let y1 = (y0 + r).min(rh) - 1;
-                // Row spans, backwards, union over consumers (plan-api.md step 1).
+                // Row spans, backwards, union over consumers (msf_plan::contract, H-cache step 1).
                 let mut span: Vec<Option<(i64, i64)>> = vec![None; b.internal.len()];
                 if let Some(l) = sim.local(b.root) {
                     span[l] = Some((y0 as i64, y1 as i64));

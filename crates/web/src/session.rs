@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn the_paper_model_reproduces_the_reference_on_its_chain() {
-        // METHOD.md anchor: MBV2-w0.35 (144x144) chain, F <= 1.3 -> 21.3 kB I/O excluded.
+        // README, "Planner (issue 4)": the MBV2-w0.35 (144x144) chain in paper mode, F <= 1.3 -> 21288 B I/O excluded.
         let mut s = Session::load(&corpus("paper_mbv2_w035_144_int8.tflite"), "paper_mbv2").unwrap();
         let r = s.plan(Options { max_overhead: Some(1.3), paper: true, ..Default::default() }, &mut quiet()).unwrap();
         assert!((r.plan.peak_excl_io as f64 / 1e3 - 21.3).abs() < 0.05, "{}", r.plan.peak_excl_io);

@@ -1,0 +1,264 @@
+//! The plan/executor contract: what a [`Plan`] promises, and what an executor must do to run
+//! it in exactly `plan.arena_size` bytes.
+//!
+//! The planner (this crate: [`crate::net`], [`crate::fused`], [`crate::build`]) and the
+//! executors (`msf_exec::compile_plan` lowering a Plan into a program blob, and the `no_std`
+//! `msf_runtime::fused` walking it) are written against this page. Everything below is what
+//! the code does today; the tests that hold it are named at the end.
+//!
+//! # What a Plan is
+//!
+//! A full-mode ([`Mode::Full`]) Plan is a list of [`Stage`]s that run one after the other,
+//! covering the graph's ops in order (`stages[0].first_op == 0`, each stage starting at the
+//! op after the previous stage's `last_op`, the last one ending at the last op), and a list of
+//! [`Buffer`]s, each with a fixed byte `offset` in one arena of `arena_size` bytes.
+//!
+//! A paper-mode ([`Mode::Paper`]) Plan reproduces the msf-CNN reference's figures (1-pixel
+//! tiles, symmetric padding, [`BufferRole::PaperCache`] buffers) and is not runnable:
+//! `msf_exec::compile_plan` refuses it. The rest of this page is about full mode.
+//!
+//! ## Stages and [`StageKind`]
+//!
+//! - [`StageKind::Layer`] (`exec` = [`EdgeKind::Layer`]): one op (`first_op == last_op`), run
+//!   whole: its inputs and outputs are whole tensors ([`BufferRole::Tensor`]). The executor
+//!   runs it as the layer-by-layer executor would. In the plans of the fusion search a RESHAPE
+//!   stage has an output buffer of its own, and the executor copies the bytes.
+//! - [`StageKind::Fused`]: ops `first_op..=last_op` (at least two) run together, `exec` saying
+//!   how: [`EdgeKind::HCache`]` { rows: R }` (`band_rows == R`) or [`EdgeKind::LineBuffer`]
+//!   (`band_rows == 1`). ([`EdgeKind::Paper`] only occurs in paper mode.)
+//!
+//! A fused stage (a *block*, [`crate::fused::Block`]) satisfies, by construction:
+//!
+//! - every op except the tail (below) is a sliding window (conv, depthwise conv, average/max
+//!   pool: [`crate::net::Class::Window`]) or pointwise in space (ADD of same-shaped maps,
+//!   activations, (de)quantise, channel concatenation: [`crate::net::Class::Pointwise`]), with
+//!   one output, a batch-1 NHWC map;
+//! - only the last op's output leaves the stage: every other op's output (an *intermediate*)
+//!   is read by ops of the stage only and is not a network output;
+//! - inputs coming from outside the stage (the network input, earlier stages' outputs) are
+//!   whole tensors already in the arena, read in place;
+//! - where two paths join (a residual ADD) their strides agree, so one walk drives both.
+//!
+//! The **root** (`root_tensor`) is the map the walk runs over: the last op's output, or, for a
+//! stage with an iterative tail, the tail's input.
+//!
+//! ## Buffers ([`Buffer`], [`BufferRole`])
+//!
+//! - [`BufferRole::Tensor`]: a whole tensor (`tensor`), `rows x cols x channels` = its NHWC
+//!   height, width and channels (`1 x 1 x elements` for a vector), alive from `first_stage`
+//!   (the stage of its producer; 0 for the network input) to `last_stage` (the stage of its
+//!   last reader; the last stage for a network output). Network inputs, every layer stage's
+//!   outputs and every fused stage's output get one. `io` marks network inputs and outputs.
+//! - [`BufferRole::Ring`]: one per intermediate tensor of a fused stage (`tensor`; `op` its
+//!   producer), alive in that stage only, `rows x cols x channels x elem_bytes` bytes. The
+//!   addressing depends on the stage's `exec` (next section).
+//! - [`BufferRole::Accumulator`]: 32-bit sums (int32 for int8 graphs, f32 for float ones), 4
+//!   bytes per channel of a MEAN or per output of a FULLY_CONNECTED; `op` is the MEAN or the
+//!   FC. Alive in its stage only.
+//!
+//! Each `offset` is a multiple of `arena_align` (16, [`crate::arena::ARENA_ALIGN`]); two
+//! buffers whose stage ranges `first_stage..=last_stage` intersect never share a byte (greedy
+//! placement, largest first: [`crate::arena::place`]). Buffers whose lifetimes do not
+//! intersect may share bytes, so the executor must not expect a buffer's bytes to survive its
+//! `last_stage`, nor write a buffer before its `first_stage`. `Stage::buffers` lists every
+//! buffer alive during the stage.
+//!
+//! ## Rings
+//!
+//! Element `(y, x, c)` of an intermediate tensor lives in its ring at element index
+//!
+//! - H-cache stage: `((y - lo) * cols + x % cols) * channels + c`, where `lo` is the first row
+//!   the current band needs of that tensor: `rows` covers the band's row span, `cols` is a
+//!   window of columns that wraps around (the horizontal cache);
+//! - line-buffer stage: `((y % rows) * cols + x) * channels + c`, `cols` the full width: a ring
+//!   of full-width rows (the 2D cache).
+//!
+//! The sizes are the smallest that the schedule below needs, so they hold only for that
+//! schedule: an executor that computes positions in another order, or keeps them longer, may
+//! need more slots than the plan gave.
+//!
+//! ## The schedule the executor must follow
+//!
+//! Spans are inclusive and clipped to the map (padding is never stored). For a window op with
+//! kernel `k`, stride `s`, dilation `d` and padding-before `p` along an axis, output positions
+//! `lo..=hi` read input positions `max(lo*s - p, 0) ..= min(hi*s - p + (k-1)*d, len-1)`
+//! ([`crate::fused::window_input_span`]); a pointwise op reads the positions it writes.
+//!
+//! **Pull.** `pull(op, lo, hi)` computes the op's positions `max(done[op] + 1, lo) ..= hi`
+//! in increasing order; before computing position `q` it calls, input by input in the op's
+//! input order, `pull(src, span)` for each input produced inside the stage, `span` being what
+//! position `q` reads of it; then it computes `q` and sets `done[op] = q`. Inputs from outside
+//! the stage are whole and need no pull. Nothing is computed that the root does not need.
+//!
+//! **H-cache, bands of R rows.** For each band of root rows `y0..=y1` (`y0 = 0, R, 2R, ...`,
+//! `y1 = min(y0 + R, H) - 1`, `H` the root's height):
+//! 1. row spans, backwards from the root: the root op's span is `y0..=y1`; going from the last
+//!    op to the first, each in-stage input's span grows to the union of what its consumers'
+//!    spans read of it. Each ring's `lo` is its tensor's span start; a span never has more
+//!    rows than its ring (`rows` is the maximum over bands).
+//! 2. `done[..] = -1`; for each root column `x` in `0..W`: `pull(root op, x, x)`, positions
+//!    being columns; computing column `q` of an op computes it over the op's whole row span
+//!    (the last op: the band) in one go. With an iterative tail, the band's rows of root
+//!    column `x` are then fed to the tail.
+//!
+//! Rows shared by two bands are computed again in the next band (the recompute that F counts);
+//! within a band nothing is computed twice.
+//!
+//! **Line buffer.** `done[..] = -1`; for each root row `y` in `0..H`: `pull(root op, y, y)`,
+//! positions being rows, each computed over the full width. With an iterative tail, root row
+//! `y` is then fed to the tail. Nothing is recomputed.
+//!
+//! The planner runs the same walk ([`crate::fused`]: `Block::walk` along columns for the
+//! H-cache column windows and along rows for the line-buffer rings; `Block::hcache` for the
+//! band spans) and sizes each ring to the most positions held at once, a position being
+//! dropped once no consumer will read it again.
+//!
+//! ## Tails
+//!
+//! A fused stage may end in an *iterative tail* (`Stage::tail` / `iterative_tail`), fed as the
+//! root's elements arrive, so that the root never exists whole: it is held in a ring like any
+//! intermediate.
+//!
+//! - **MEAN** over height and width (the last op, one op): one accumulator per channel,
+//!   zeroed when the stage starts; every root pixel is added as it is fed; at the end the sums
+//!   give the output as the layer kernel computes it (int8: `(sum - in_zp * H * W)` times the
+//!   MEAN's multiplier for `H * W` elements; f32: `sum / (H * W)`).
+//! - **flatten + FC**: a RESHAPE flattening the root (op `last_op - 1`) followed by a
+//!   FULLY_CONNECTED (the last op). The flattened vector has no buffer and the RESHAPE no
+//!   executor record; the FC reads root pixel `(y, x)` as elements `(y * W + x) * C ..+ C` of
+//!   its input (row-major NHWC), adding `W[o, idx] * v` into one accumulator per output. int8:
+//!   the accumulators start at the folded bias and are requantised at the end; integer sums
+//!   do not depend on the order, so the result is byte-identical to the layer FC. f32: bias
+//!   added at the end.
+//!
+//! The tail's output (the stage output) is a whole [`BufferRole::Tensor`]. Float tails fed by
+//! H-cache bands of more than one row add the root column by column within a band, not row
+//! by row: float sums may then differ from layer by layer in the last bits.
+//!
+//! A single-layer MEAN stage also gets an accumulator buffer (counted in the plan's RAM), but
+//! the layer kernel keeps its sums on the stack and does not write it.
+//!
+//! ## Joins
+//!
+//! An op with two in-stage inputs (a residual ADD whose skip branch is produced in the stage)
+//! pulls input 0 then input 1 for each position. A tensor read by several ops of the stage has
+//! one ring holding the union of what they need (rows in an H-cache band, positions still to be
+//! read in the walk): only the rows or columns still needed, never the whole skip tensor. An
+//! ADD whose other operand comes from outside the stage reads it whole, in place.
+//!
+//! # RAM: arena size, peak, I/O included and excluded
+//!
+//! - `Stage::ram_bytes`: the sum of the buffers alive during the stage, each rounded up to 16
+//!   bytes; `Stage::ram_bytes_io_excluded` the same without network input and output buffers.
+//!   (These are the DAG edge's predictions; the tests check they equal the buffers listed.)
+//! - `arena_size`: the end of the highest placed buffer, `max(offset + size)`. The executor
+//!   holds **every** buffer of the plan in one arena of exactly this many bytes, network input
+//!   and output included; nothing else of the plan is allocated (the fused executor's stack
+//!   patch, for windows that wrap around their ring, is outside the arena; see the README).
+//! - `peak_ram_bytes == arena_size`: what the firmware reserves. `peak_stage_bytes` (the
+//!   largest stage sum) is a lower bound of it; placement may leave gaps above it.
+//! - `peak_ram_bytes_io_excluded`: the largest stage sum without the network input and output
+//!   (the paper's convention; in paper mode, the reference's analytical figure). The optimiser
+//!   bounds or minimises the figure `metric` ([`RamMetric`]) names.
+//!
+//! **High-water mark == plan peak.** The fused executor reports `Stats::high_water`, one past
+//! the highest arena byte it writes: a layer record's output offset plus its output bytes, the
+//! last element written into a ring or a stage output, the accumulators and the tail output.
+//! Every access is a bounds-checked slice of its own planned buffer, so the mark never exceeds
+//! `arena_size`. With the network input counted (the caller writes it at its offset before the
+//! run), the tests require the mark to **equal** `arena_size` (`== peak_ram_bytes`) on every
+//! plan they run: the predicted peak is reached, not only bounded.
+//!
+//! # Worked example: a 2-op stage
+//!
+//! An 8x8x1 int8 input, a 3x3 stride-1 SAME conv to 2 channels (op 0, output `t1`), a second
+//! 3x3 stride-1 SAME conv to 2 channels (op 1, output `t2`, the network output). Layer MACs:
+//! op 0 `8*8*2 * 9 = 1152`, op 1 `8*8*2 * 18 = 2304`, vanilla 3456.
+//!
+//! Layer by layer the peak is stage 1: `t1` (128 B) + `t2` (128 B) = 256 B. Fused (ops 0..=1,
+//! root `t2`, one intermediate `t1`), op 1 reads 3 columns of `t1` per output column, so the
+//! H-cache column window is 3 for every R; the band spans of `t1` are the band's rows plus one
+//! above and below, clipped:
+//!
+//! | exec | `t1` ring (rows x cols x ch) | ring bytes (aligned) | stage RAM | MACs | F |
+//! |---|---|---:|---:|---:|---:|
+//! | HCache { rows: 1 } | 3 x 3 x 2 | 18 (32) | 64 + 128 + 32 = 224 | 22 rows x 8 x 18 + 2304 = 5472 | 1.583 |
+//! | HCache { rows: 2 } | 4 x 3 x 2 | 24 (32) | 224 | 14 x 8 x 18 + 2304 = 4320 | 1.250 |
+//! | HCache { rows: 4 } | 5 x 3 x 2 | 30 (32) | 224 | 10 x 8 x 18 + 2304 = 3744 | 1.083 |
+//! | HCache { rows: 8 } | 8 x 3 x 2 | 48 (48) | 240 | 3456 | 1.000 |
+//! | LineBuffer | 3 x 8 x 2 | 48 (48) | 240 | 3456 | 1.000 |
+//!
+//! (64 = the input, 128 = `t2`.) The DAG keeps the non-dominated ones: `HCache { rows: 4 }`
+//! (224 B, F = 1.083) and `HCache { rows: 8 }` (240 B, F = 1.0; the line buffer ties with it
+//! and the first candidate is kept). The least-RAM plan is one fused stage, `HCache { rows: 4
+//! }`, with three buffers: the input `t0` (64 B, `io`), the output `t2` (128 B, `io`) and the
+//! ring of `t1` (30 B). Placed largest first: `t2` at 0, `t0` at 128, the ring at 192;
+//! `arena_size = peak_ram_bytes = 222`, `peak_stage_bytes = ram_bytes = 224`,
+//! `peak_ram_bytes_io_excluded = 32`.
+//!
+//! The executor's walk: band 0 is root rows 0..=3, so `t1`'s span is rows 0..=4 (`lo = 0`);
+//! band 1 is rows 4..=7, `t1` rows 3..=7 (`lo = 3`; rows 3 and 4 are computed twice). In each
+//! band, for root column `x = 0..8`: `pull(op 1, x, x)` first pulls `t1` columns `x-1..=x+1`
+//! (clipped), i.e. computes op 0's columns up to `x + 1` that are not done yet, each over the
+//! band's 5 `t1` rows, into ring slots `x % 3`; then op 1 computes column `x` of the band's 4
+//! rows straight into `t2`. The highest byte written is the ring's last element, row `4 - lo`,
+//! slot 2, channel 1: `192 + ((4 * 3 + 2) * 2 + 1) + 1 = 222`, the arena size.
+//!
+//! ```
+//! # use msf_plan::{plan, synth::Builder, BufferRole, Constraint, EdgeKind, Mode, Options, RamMetric, StageKind};
+//! let mut b = Builder::new("two_convs", 8, 8, 1);
+//! b.conv(2, 3, 1);
+//! b.conv(2, 3, 1);
+//! let g = b.finish();
+//! let opts = Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: Constraint::MinRam, pareto: false };
+//! let p = plan(&g, &opts).unwrap();
+//! assert_eq!(p.stages.len(), 1);
+//! let s = &p.stages[0];
+//! assert_eq!((s.kind, s.exec, s.band_rows), (StageKind::Fused, EdgeKind::HCache { rows: 4 }, 4));
+//! assert_eq!((s.ram_bytes, s.ram_bytes_io_excluded, s.macs), (224, 32, 3744));
+//! let ring = p.buffers.iter().find(|b| b.role == BufferRole::Ring).unwrap();
+//! assert_eq!((ring.rows, ring.cols, ring.channels, ring.size, ring.offset), (5, 3, 2, 30, 192));
+//! assert_eq!((p.arena_size, p.peak_ram_bytes, p.peak_stage_bytes, p.peak_ram_bytes_io_excluded), (222, 222, 224, 32));
+//! assert_eq!(p.vanilla_peak_ram_bytes, 256);
+//! ```
+//!
+//! # What the executor reads, and what it refuses
+//!
+//! `msf_exec::compile_plan` reads the stages' `first_op`, `last_op`, `kind`, `exec`,
+//! `root_tensor` and tail, and the buffers' `role`, `tensor`, `op`, `offset`, `size`, `rows`,
+//! `cols`, `channels` and `elem_bytes`; the [`LayerTile`]s and stage RAM figures are for the
+//! views. It refuses paper-mode plans, plans whose stages do not cover the graph's ops in order
+//! or whose buffers leave the arena, fused stages of more than `msf_runtime::fused::MAX_OPS`
+//! ops, and ops that do not lower to one runtime record (a channel concatenation inside a fused
+//! stage is planned as pointwise but is refused here today).
+//!
+//! # Tests that hold the contract
+//!
+//! - `crates/plan/tests/walk_sim.rs`: runs every fused edge of small graphs with this schedule
+//!   on f64 data, slots tagged with the position they hold, rings of exactly the planned size:
+//!   every read finds its position, outputs equal layer by layer, MACs equal the edge's.
+//! - `tests/tests/plan.rs`: stage RAM equals the aligned sum of its buffers, offsets aligned and
+//!   disjoint, `peak_ram_bytes == arena_size`.
+//! - `tests/tests/fused.rs`: the runtime runs Pareto plans of the corpus, single fused edges,
+//!   random DAG paths and synthetic plans in an arena of exactly `arena_size` bytes, high-water
+//!   mark equal to it, int8 outputs byte-identical to layer by layer and to the reference.
+//!
+//! [`Plan`]: crate::Plan
+//! [`Stage`]: crate::Stage
+//! [`Buffer`]: crate::Buffer
+//! [`BufferRole`]: crate::BufferRole
+//! [`BufferRole::Tensor`]: crate::BufferRole::Tensor
+//! [`BufferRole::Ring`]: crate::BufferRole::Ring
+//! [`BufferRole::Accumulator`]: crate::BufferRole::Accumulator
+//! [`BufferRole::PaperCache`]: crate::BufferRole::PaperCache
+//! [`StageKind`]: crate::StageKind
+//! [`StageKind::Layer`]: crate::StageKind::Layer
+//! [`StageKind::Fused`]: crate::StageKind::Fused
+//! [`EdgeKind::Layer`]: crate::EdgeKind::Layer
+//! [`EdgeKind::HCache`]: crate::EdgeKind::HCache
+//! [`EdgeKind::LineBuffer`]: crate::EdgeKind::LineBuffer
+//! [`EdgeKind::Paper`]: crate::EdgeKind::Paper
+//! [`Mode::Full`]: crate::Mode::Full
+//! [`Mode::Paper`]: crate::Mode::Paper
+//! [`RamMetric`]: crate::RamMetric
+//! [`LayerTile`]: crate::LayerTile
