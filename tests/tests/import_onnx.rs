@@ -613,6 +613,6 @@ fn file_input_bytes_are_permuted_for_the_ir() {
     assert_eq!(layout::output_to_file(&g, 0, &out), Some(out.clone()));
     // The firmware bundles the input the way the host runner feeds it (codegen once read the
     // IR's NHWC shape as NCHW and permuted a [1, 3, 32, 32] input wrongly).
-    let fw = msf_codegen::firmware_for(&g, Some(&raw)).expect("lowers");
+    let fw = msf_codegen::firmware(&g, None, Some(&raw), msf_codegen::Kernels::Reference).expect("lowers");
     assert!(fw.input == ir, "the bundled input is not the IR's NHWC input");
 }
