@@ -109,7 +109,8 @@ fn from_compiled(
                 return Err(CodegenError::BadInput(format!("the input file is {} bytes, the model's input needs {in_len}", bytes.len())));
             }
             match (c.nchw_io, tin.shape.as_slice()) {
-                (true, &[1, ch, h, w]) => msf_exec::nchw_to_nhwc(bytes, ch, h, w, tin.dtype.size().unwrap_or(1)),
+            // The IR shape is NHWC; the file holds the same tensor NCHW.
+                (true, &[1, h, w, ch]) => msf_model::layout::nchw_to_nhwc(bytes, [1, ch, h, w], tin.dtype.size().unwrap_or(1)),
                 _ => bytes.to_vec(),
             }
         }
