@@ -72,7 +72,7 @@ fn check(m: &Model, plan: &Plan, layer_out: &[u8]) -> Vec<String> {
     // within each band (row-major would need the whole band): float addition is not
     // associative, so those outputs may differ in the last bits. Everything else, and every
     // int8 plan, must be byte-identical.
-    let reordered = float && plan.stages.iter().any(|s| s.iterative_tail && s.band_rows > 1 && s.kind == StageKind::Fused);
+    let reordered = float && plan.stages.iter().any(|s| s.iterative_tail() && s.band_rows > 1 && s.kind == StageKind::Fused);
     if out != layer_out {
         if reordered {
             let f = |b: &[u8]| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect::<Vec<f32>>();
@@ -97,7 +97,7 @@ fn describe(p: &Plan) -> String {
         .stages
         .iter()
         .filter(|s| s.kind == StageKind::Fused)
-        .map(|s| format!("{}..={} {:?}{}", s.first_op, s.last_op, s.exec, if s.iterative_tail { " +mean" } else { "" }))
+        .map(|s| format!("{}..={} {:?}{}", s.first_op, s.last_op, s.exec, if s.iterative_tail() { " +mean" } else { "" }))
         .collect();
     format!("F={:.3} peak={} [{}]", p.overhead, p.peak_ram_bytes, fused.join(", "))
 }

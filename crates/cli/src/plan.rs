@@ -115,10 +115,10 @@ fn print_table(p: &Plan) {
             msf_plan::EdgeKind::HCache { rows } => format!("h-cache {rows} row(s)"),
             msf_plan::EdgeKind::LineBuffer => "line buffers".into(),
         };
-        let exec = match (s.iterative_tail, s.layers.last().map(|l| l.op_name.as_str())) {
-            (true, Some("FULLY_CONNECTED")) => format!("{exec} +flatten-fc"),
-            (true, _) => format!("{exec} +mean"),
-            _ => exec,
+        let exec = match s.tail {
+            msf_plan::Tail::FlattenFc => format!("{exec} +flatten-fc"),
+            msf_plan::Tail::Mean => format!("{exec} +mean"),
+            msf_plan::Tail::None => exec,
         };
         println!("{:>5}  {:>9}  {:<17} {:<22} {:>12} {:>12} {:>12}", s.index, ops, truncate(&kind, 17), exec, s.ram_bytes, s.ram_bytes_io_excluded, s.macs);
     }

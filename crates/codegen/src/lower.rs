@@ -77,7 +77,7 @@ fn stage_table(graph: &Graph, plan: &msf_plan::Plan) -> String {
             msf_plan::EdgeKind::LineBuffer => "fused, line buffers".into(),
             msf_plan::EdgeKind::Paper => "paper".into(),
         };
-        let how = if st.iterative_tail { format!("{how} + iterative tail") } else { how };
+        let how = if st.iterative_tail() { format!("{how} + iterative tail") } else { how };
         let _ = writeln!(s, "| {} | {ops} | {how} | {} | {} |", st.index, st.ram_bytes, st.macs);
     }
     s

@@ -5,7 +5,7 @@
 
 use super::{assemble, lower_op, nhwc, StageTable, AlignedBuf, Compiled, ExecError, Kernels, PendingLayer, Runner, Weights};
 use msf_model::{Graph, OpKind, TensorId};
-use msf_plan::{BufferRole, EdgeKind, Mode, Plan, StageKind};
+use msf_plan::{BufferRole, EdgeKind, Mode, Plan, StageKind, Tail};
 use msf_runtime::fused::{f, kind, FusedProgram, Stats, MAX_OPS, OP_WORDS, STAGE_WORDS, WHOLE};
 use msf_runtime::program::{w, Layer, Op, LAYER_WORDS};
 use std::collections::HashMap;
@@ -106,10 +106,14 @@ pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled
         }
         // A flatten+FC tail: the RESHAPE (op last-1) has no buffer and no record; the FC reads
         // the root ring directly, flattened row-major.
-        let fc_tail = st.iterative_tail
-            && st.last_op >= st.first_op + 2
-            && matches!(g.ops[st.last_op].kind, OpKind::FullyConnected { .. })
-            && matches!(g.ops[st.last_op - 1].kind, OpKind::Reshape);
+        let fc_tail = st.tail == Tail::FlattenFc;
+        if fc_tail
+            && !(st.last_op >= st.first_op + 2
+                && matches!(g.ops[st.last_op].kind, OpKind::FullyConnected { .. })
+                && matches!(g.ops[st.last_op - 1].kind, OpKind::Reshape))
+        {
+            return Err(bad(st.index, "flatten+FC tail that does not end in RESHAPE, FULLY_CONNECTED"));
+        }
         let skip = if fc_tail { Some(st.last_op - 1) } else { None };
         if let Some(r) = skip {
             lower_place.entry(g.ops[r].outputs[0]).or_insert((0, 0));
@@ -125,7 +129,7 @@ pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled
         };
         let root = st.root_tensor.ok_or_else(|| bad(st.index, "fused stage without a root tensor"))?;
         let (rh, rw, _) = nhwc(&g.tensors[root]).ok_or_else(|| bad(st.index, "root is not a map"))?;
-        stage_words.extend_from_slice(&[k, a, n as u32, rh as u32, rw as u32, st.iterative_tail as u32, (STAGE_WORDS + n * (LAYER_WORDS + OP_WORDS)) as u32, 0]);
+        stage_words.extend_from_slice(&[k, a, n as u32, rh as u32, rw as u32, st.iterative_tail() as u32, (STAGE_WORDS + n * (LAYER_WORDS + OP_WORDS)) as u32, 0]);
         for i in st.first_op..=st.last_op {
             if Some(i) == skip {
                 continue;
@@ -170,7 +174,7 @@ pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled
             let es = g.tensors[y].dtype.size().ok_or_else(|| err("output dtype"))?;
             fw[f::ES] = es as u32;
             let mut layer = pl.layer;
-            if i == st.last_op && st.iterative_tail {
+            if i == st.last_op && st.iterative_tail() {
                 fw[f::OUT_MODE] = 2;
                 let c = g.tensors[y].num_elements();
                 fw[f::H] = 1;

@@ -170,7 +170,7 @@ impl Planner {
 
     fn layer_accumulator(&self, i: usize) -> usize {
         let op = &self.net.ops[i];
-        if op.op_name == "MEAN" {
+        if matches!(op.kind, msf_model::OpKind::Mean { .. }) {
             op.outputs.first().map(|&t| self.net.bytes[t] / self.net.esize[t].max(1) * 4).unwrap_or(0)
         } else {
             0
@@ -329,6 +329,7 @@ impl Planner {
                 id: buffers.len(),
                 role: BufferRole::Tensor,
                 tensor: Some(t),
+                aliases: vec![],
                 op: None,
                 rows,
                 cols,
@@ -387,32 +388,7 @@ impl Planner {
     }
 
     fn layer_tile(&self, o: usize, paper: bool) -> LayerTile {
-        let op = &self.net.ops[o];
-        // Non-spatial tensors (vectors) show as 1 x 1 x elements.
-        let hwc = |t: usize| self.net.hwc[t].unwrap_or([1, 1, self.net.bytes[t] / self.net.esize[t].max(1)]);
-        let in_hwc = op.inputs.first().map(|&t| hwc(t)).unwrap_or([1, 1, 0]);
-        let out_hwc = op.outputs.first().map(|&t| hwc(t)).unwrap_or([1, 1, 0]);
-        let (kernel, stride, dilation, pad) = match op.class {
-            Class::Window { k, s, d, pad, pad_paper } => (k, s, d, if paper { pad_paper } else { pad }),
-            _ => ([1, 1], [1, 1], [1, 1], [0, 0]),
-        };
-        let halo = [0, 1].map(|a| ((kernel[a] - 1) * dilation[a] + 1).saturating_sub(stride[a]));
-        LayerTile {
-            op: o,
-            name: op.name.clone(),
-            op_name: op.op_name.clone(),
-            kernel,
-            stride,
-            dilation,
-            pad_before: pad,
-            halo,
-            in_hwc,
-            out_hwc,
-            tile_rows_in: in_hwc[0],
-            tile_cols_in: in_hwc[1],
-            tile_rows_out: out_hwc[0],
-            tile_cols_out: out_hwc[1],
-        }
+        layer_tile(&self.net, o, paper)
     }
 
     fn paper_stage(&self, s: usize, e: &Edge, buffers: &mut Vec<Buffer>) -> Stage {
@@ -431,6 +407,7 @@ impl Planner {
                     id: buffers.len(),
                     role: BufferRole::PaperCache,
                     tensor: Some(self.net.ops[e.from + n].inputs[0]),
+                    aliases: vec![],
                     op: Some(e.from + n),
                     rows: c.rows[n],
                     cols: l.k,
@@ -452,7 +429,7 @@ impl Planner {
             kind: if fused { StageKind::Fused } else { StageKind::Layer },
             exec: e.kind,
             band_rows: 1,
-            iterative_tail: false,
+            tail: Tail::None,
             root_tensor: Some(self.net.ops[e.to - 1].outputs[0]),
             tile: fused.then_some(c.tile),
             tile_stride: fused.then_some(c.stride),
@@ -474,7 +451,7 @@ impl Planner {
             kind: StageKind::Layer,
             exec: e.kind,
             band_rows: 0,
-            iterative_tail: false,
+            tail: Tail::None,
             root_tensor: net.ops[e.to - 1].outputs.first().copied(),
             tile: None,
             tile_stride: None,
@@ -489,6 +466,7 @@ impl Planner {
                 id: buffers.len(),
                 role: BufferRole::Accumulator,
                 tensor: None,
+                aliases: vec![],
                 op: Some(op),
                 rows: 1,
                 cols: 1,
@@ -512,7 +490,11 @@ impl Planner {
         }
         let b = Block::new(net, e.from, e.to - 1).expect("edge was valid when built");
         stage.kind = StageKind::Fused;
-        stage.iterative_tail = b.mean_tail;
+        stage.tail = match b.tail_ops {
+            2 => Tail::FlattenFc,
+            1 => Tail::Mean,
+            _ => Tail::None,
+        };
         stage.root_tensor = Some(b.root);
         let (rows, cols, band): (Vec<usize>, Vec<usize>, usize) = match e.kind {
             EdgeKind::HCache { rows: r } => (b.hcache(net, r).0, b.cols.clone(), r),
@@ -533,6 +515,7 @@ impl Planner {
                 id: buffers.len(),
                 role: BufferRole::Ring,
                 tensor: Some(t),
+                aliases: vec![],
                 op: net.producer[t],
                 rows: rows[l],
                 cols: cols[l],
@@ -574,5 +557,35 @@ impl Planner {
         }
         stage.layers = tiles;
         stage
+    }
+}
+
+/// Op `o` alone, its whole input and output as tiles (a fused stage narrows them).
+pub(crate) fn layer_tile(net: &Net, o: usize, paper: bool) -> LayerTile {
+    let op = &net.ops[o];
+    // Non-spatial tensors (vectors) show as 1 x 1 x elements.
+    let hwc = |t: usize| net.hwc[t].unwrap_or([1, 1, net.bytes[t] / net.esize[t].max(1)]);
+    let in_hwc = op.inputs.first().map(|&t| hwc(t)).unwrap_or([1, 1, 0]);
+    let out_hwc = op.outputs.first().map(|&t| hwc(t)).unwrap_or([1, 1, 0]);
+    let (kernel, stride, dilation, pad) = match op.class {
+        Class::Window { k, s, d, pad, pad_paper } => (k, s, d, if paper { pad_paper } else { pad }),
+        _ => ([1, 1], [1, 1], [1, 1], [0, 0]),
+    };
+    let halo = [0, 1].map(|a| ((kernel[a] - 1) * dilation[a] + 1).saturating_sub(stride[a]));
+    LayerTile {
+        op: o,
+        name: op.name.clone(),
+        op_name: op.op_name.clone(),
+        kernel,
+        stride,
+        dilation,
+        pad_before: pad,
+        halo,
+        in_hwc,
+        out_hwc,
+        tile_rows_in: in_hwc[0],
+        tile_cols_in: in_hwc[1],
+        tile_rows_out: out_hwc[0],
+        tile_cols_out: out_hwc[1],
     }
 }

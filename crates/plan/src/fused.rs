@@ -19,6 +19,7 @@
 //! the rows/columns still needed, never the whole skip tensor.
 
 use crate::net::{Class, Net};
+use msf_model::OpKind;
 
 /// Interval `[lo, hi]` (inclusive) of rows or columns; `lo > hi` is empty.
 pub type Span = (i64, i64);
@@ -187,7 +188,7 @@ impl Block {
             return false;
         }
         let (fc, rs) = (&net.ops[j], &net.ops[j - 1]);
-        if fc.op_name != "FULLY_CONNECTED" || rs.op_name != "RESHAPE" || fc.inputs.len() != 1 || rs.inputs.len() != 1 || rs.outputs.len() != 1 || fc.outputs.len() != 1 {
+        if !matches!(fc.kind, OpKind::FullyConnected { .. }) || !matches!(rs.kind, OpKind::Reshape) || fc.inputs.len() != 1 || rs.inputs.len() != 1 || rs.outputs.len() != 1 || fc.outputs.len() != 1 {
             return false;
         }
         let (flat, map, out) = (rs.outputs[0], rs.inputs[0], fc.outputs[0]);

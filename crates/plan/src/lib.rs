@@ -13,6 +13,7 @@ pub mod build;
 pub mod contract;
 pub mod dag;
 pub mod fused;
+pub mod layerwise;
 pub mod net;
 pub mod paper;
 /// Hand-made graphs for tests and benchmarks (feature `test-util`, off by default).
@@ -22,6 +23,7 @@ pub mod types;
 
 pub use build::Planner;
 pub use dag::{EdgeKind, RamMetric};
+pub use layerwise::layer_by_layer;
 pub use types::*;
 
 use msf_model::Graph;

@@ -25,6 +25,9 @@ pub enum Class {
 pub struct NetOp {
     pub index: usize,
     pub name: String,
+    /// What the op computes: every decision reads this, never the name.
+    pub kind: OpKind,
+    /// The op's name for labels and messages (`OpKind::name`).
     pub op_name: String,
     pub class: Class,
     /// Activation (non-constant) inputs, in op order.
@@ -61,6 +64,17 @@ impl Net {
         if let Some((index, op)) = g.first_opaque() {
             return Err(PlanError::Opaque { index, op: op.kind.name().to_string(), name: op.name.clone() });
         }
+        Self::build(g, true)
+    }
+
+    /// The view of any graph, for the layer-by-layer schedule (which needs no fusion): opaque
+    /// ops, element types without a size and windows the planner cannot classify are taken as
+    /// they are (class `Other`, size 0) instead of refused.
+    pub fn lenient(g: &Graph) -> Net {
+        Self::build(g, false).expect("a lenient build refuses nothing")
+    }
+
+    fn build(g: &Graph, strict: bool) -> Result<Net, PlanError> {
         let nt = g.tensors.len();
         let mut hwc = vec![None; nt];
         let mut bytes = vec![0; nt];
@@ -79,7 +93,7 @@ impl Net {
         for (i, op) in g.ops.iter().enumerate() {
             let inputs = g.activation_inputs(i);
             for &t in &inputs {
-                if g.tensors[t].dtype.size().is_none() {
+                if strict && g.tensors[t].dtype.size().is_none() {
                     return Err(PlanError::Unsupported {
                         index: i,
                         op: op.kind.name().to_string(),
@@ -94,10 +108,14 @@ impl Net {
             for &t in &op.outputs {
                 producer[t] = Some(i);
             }
-            let class = classify(g, i, &hwc)?;
+            let class = match classify(g, i, &hwc) {
+                Err(e) if strict => return Err(e),
+                c => c.unwrap_or(Class::Other),
+            };
             ops.push(NetOp {
                 index: i,
                 name: op.name.clone(),
+                kind: op.kind.clone(),
                 op_name: op.kind.name().to_string(),
                 class,
                 inputs,

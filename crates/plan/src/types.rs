@@ -73,6 +73,11 @@ pub struct Buffer {
     pub role: BufferRole,
     /// The graph tensor this buffer holds (whole, or a ring of it).
     pub tensor: Option<usize>,
+    /// Further tensors that share this buffer's bytes: the outputs of RESHAPEs of `tensor`
+    /// (layer-by-layer plans alias them, see [`crate::layerwise`]; such a RESHAPE is free).
+    /// Empty in fused-planner plans, where a RESHAPE's output has a buffer of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<usize>,
     /// The op that owns a ring/accumulator/cache (the ring's producer; the MEAN).
     pub op: Option<usize>,
     pub rows: usize,
@@ -116,6 +121,28 @@ pub struct LayerTile {
     pub tile_cols_out: usize,
 }
 
+/// The iterative tail a fused stage ends in: fed as the root's elements arrive, so the root
+/// never exists whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Tail {
+    /// The stage's last op writes its whole output (every layer stage).
+    #[default]
+    None,
+    /// A MEAN over height and width (the last op), accumulated per channel.
+    Mean,
+    /// A RESHAPE flattening the root (op `last_op - 1`, no buffer at all) followed by a
+    /// FULLY_CONNECTED (the last op), accumulated per output.
+    FlattenFc,
+}
+
+impl Tail {
+    /// Any iterative tail.
+    pub fn is_iterative(self) -> bool {
+        self != Tail::None
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StageKind {
@@ -134,10 +161,8 @@ pub struct Stage {
     pub exec: EdgeKind,
     /// Rows of the root tensor produced per band (1 for line buffers and paper mode).
     pub band_rows: usize,
-    /// The block ends in an iterative tail fed as the root's elements arrive, so the root
-    /// never exists whole: a MEAN over height and width, or a RESHAPE flattening the root
-    /// followed by a FULLY_CONNECTED (the flattened vector has no buffer at all).
-    pub iterative_tail: bool,
+    /// The iterative tail the block ends in, if any (see [`Tail`]).
+    pub tail: Tail,
     /// The root tensor the walk runs over: the last op's output, or the MEAN's input.
     pub root_tensor: Option<usize>,
     /// Paper mode: input tile and tile stride of the 1-pixel walk.
@@ -150,6 +175,13 @@ pub struct Stage {
     pub ram_bytes: u64,
     pub ram_bytes_io_excluded: u64,
     pub macs: u64,
+}
+
+impl Stage {
+    /// The stage ends in an iterative tail (MEAN or flatten+FC).
+    pub fn iterative_tail(&self) -> bool {
+        self.tail.is_iterative()
+    }
 }
 
 /// One point of the RAM/compute Pareto front.
