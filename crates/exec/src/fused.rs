@@ -1,7 +1,8 @@
 //! Lowering a [`msf_plan::Plan`] (full mode) into a fused program blob
 //! (`msf_runtime::fused`): layer stages become ordinary layer records, fused stages become
 //! stage records whose ops address the plan's rings, every buffer at the plan's `offset`, the
-//! arena exactly the plan's `arena_size`.
+//! arena exactly the plan's `arena_size`. The layer-by-layer program ([`super::compile`]) is the
+//! same lowering of the layer-by-layer Plan, without the stage table.
 
 use super::{assemble, lower_op, nhwc, StageTable, AlignedBuf, Compiled, ExecError, Kernels, PendingLayer, Runner, Weights};
 use msf_model::{Graph, OpKind, TensorId};
@@ -19,9 +20,18 @@ fn bad(stage: usize, what: impl Into<String>) -> ExecError {
 /// Lower `g` as `plan` says. Errors: a paper-mode plan, a plan for another graph (ops not
 /// covered, buffers missing), a fused stage of more than [`MAX_OPS`] ops, an op that cannot
 /// run inside a fused stage (channel concatenation), and everything [`super::compile`] refuses.
+pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled> {
+    lower_plan(g, plan, kernels, true)
+}
+
+/// The one lowering of a Plan: buffers at the Plan's offsets, the arena the Plan's size, a
+/// RESHAPE whose output the Plan aliases to its input (one buffer holds both) free, any other
+/// RESHAPE a copy. `stage_table`: write the fused stage table (what [`compile_plan`] emits);
+/// without it the plan must be all layer stages and the blob is a plain layer program (what
+/// [`super::compile`] emits for the layer-by-layer Plan).
 // Ops are addressed by graph index throughout (op_layers, producers, the plan's stages).
 #[allow(clippy::needless_range_loop)]
-pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled> {
+pub(crate) fn lower_plan(g: &Graph, plan: &Plan, kernels: Kernels, stage_table: bool) -> Result<Compiled> {
     if plan.mode != Mode::Full {
         return Err(bad(0, "paper-mode plans are figures only; plan in full mode to run"));
     }
@@ -47,6 +57,8 @@ pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled
     let mut lower_place: HashMap<TensorId, (usize, usize)> = HashMap::new();
     let mut rings: HashMap<TensorId, &msf_plan::Buffer> = HashMap::new();
     let mut accs: HashMap<usize, usize> = HashMap::new();
+    // The buffer holding each whole tensor (RESHAPE aliases share one).
+    let mut holder: HashMap<TensorId, usize> = HashMap::new();
     for b in &plan.buffers {
         if b.offset + b.size > plan.arena_size {
             return Err(bad(b.first_stage, format!("buffer {} ends at {} beyond the arena of {}", b.id, b.offset + b.size, plan.arena_size)));
@@ -55,6 +67,15 @@ pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled
             (BufferRole::Tensor, Some(t), _) if t < g.tensors.len() => {
                 placement.insert(t, (b.offset, b.size));
                 lower_place.insert(t, (b.offset, b.size));
+                holder.insert(t, b.id);
+                for &a in &b.aliases {
+                    let Some(ta) = g.tensors.get(a) else {
+                        return Err(bad(b.first_stage, format!("buffer {} aliases tensor {a}, not of this graph", b.id)));
+                    };
+                    placement.insert(a, (b.offset, ta.byte_size()));
+                    lower_place.insert(a, (b.offset, ta.byte_size()));
+                    holder.insert(a, b.id);
+                }
             }
             (BufferRole::Ring, Some(t), _) if t < g.tensors.len() => {
                 lower_place.insert(t, (b.offset, b.size));
@@ -77,13 +98,21 @@ pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled
     let mut stage_wfix: Vec<usize> = Vec::new();
     for st in &plan.stages {
         let base = stage_words.len();
+        if st.kind != StageKind::Layer && !stage_table {
+            return Err(bad(st.index, "a fused stage in a layer-by-layer program"));
+        }
         if st.kind == StageKind::Layer {
             let start = layers.len();
             for i in st.first_op..=st.last_op {
                 let s0 = layers.len();
                 let op = &g.ops[i];
-                if matches!(op.kind, OpKind::Reshape) {
-                    // The plan gives a reshape's output its own buffer: copy the bytes.
+                let copied = matches!(op.kind, OpKind::Reshape) && {
+                    let (x, y) = (op.inputs[0], op.outputs[0]);
+                    holder.contains_key(&x) && holder.get(&x) != holder.get(&y)
+                };
+                if copied {
+                    // The plan gives a reshape's output its own buffer: copy the bytes. (An
+                    // aliased RESHAPE lowers to no layer, as lower_op says.)
                     let (x, y) = (op.inputs[0], op.outputs[0]);
                     let (&(xo, xl), &(yo, yl)) = (
                         placement.get(&x).ok_or_else(|| bad(st.index, format!("no buffer for tensor {x}")))?,
@@ -210,8 +239,8 @@ pub fn compile_plan(g: &Graph, plan: &Plan, kernels: Kernels) -> Result<Compiled
         debug_assert_eq!(stage_words.len() - base, STAGE_WORDS + n * (LAYER_WORDS + OP_WORDS));
     }
 
-    let stages = StageTable { words: stage_words, weight_words: stage_wfix, n_stages: plan.stages.len() };
-    let blob = assemble(g, &placement, plan.arena_size, &mut layers, Some(stages), &wts)?;
+    let stages = stage_table.then(|| StageTable { words: stage_words, weight_words: stage_wfix, n_stages: plan.stages.len() });
+    let blob = assemble(g, &placement, plan.arena_size, &mut layers, stages, &wts)?;
     Ok(Compiled {
         blob,
         arena_size: plan.arena_size,

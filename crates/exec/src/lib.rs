@@ -1,15 +1,15 @@
 //! msf-exec: the host side of msf-runtime.
 //!
-//! [`compile`] lowers a [`Graph`] into a runtime program blob (format: `msf_runtime::program`):
-//! activations get static arena offsets from `msf_plan::arena::place` over their lifetimes,
-//! RESHAPE aliases its input, and everything the kernels need that depends only on constants is
-//! computed here once (per-channel multipliers and shifts exactly as TFLite's
+//! [`compile`] lowers a [`Graph`] into a runtime program blob (format: `msf_runtime::program`)
+//! through its layer-by-layer Plan (`msf_plan::layer_by_layer`): activations sit at the Plan's
+//! arena offsets, RESHAPE aliases its input as the Plan says; exec places no buffer itself
+//! ([`compile_plan`] lowers every other Plan the same way). Everything the kernels need that
+//! depends only on constants is computed here once (per-channel multipliers and shifts exactly as TFLite's
 //! `QuantizeMultiplier`, biases with the input zero point folded in, lookup tables).
 //! [`run`] executes a compiled program on a host arena through the very same runtime code the
 //! firmware runs, optionally handing every materialised tensor to a callback.
 
-use msf_model::{DType, Graph, OpKind, TensorId};
-use msf_plan::arena::{place, BufferLife};
+use msf_model::{DType, Graph, TensorId};
 use msf_runtime::program::{self, hdr, HEADER_WORDS, IO_WORDS, LAYER_WORDS, WEIGHT_ALIGN};
 use std::collections::HashMap;
 
@@ -84,97 +84,15 @@ pub fn compile(g: &Graph) -> Result<Compiled> {
     compile_with(g, Kernels::Reference)
 }
 
-/// Compile `g` into a program blob with a greedy-by-size static arena.
+/// Compile `g` into a layer-by-layer program blob: the planner's layer-by-layer Plan
+/// ([`msf_plan::layer_by_layer`]: every op its own stage, RESHAPE aliased, a greedy-by-size
+/// static arena) lowered as [`compile_plan`] lowers any Plan, without a stage table, so the
+/// program runs layer by layer and every tensor can be read after the op that makes it.
 pub fn compile_with(g: &Graph, kernels: Kernels) -> Result<Compiled> {
     if let Some((i, _)) = g.first_opaque() {
         return Err(unsupported(g, i, "this op cannot be run (unknown to the runtime)"));
     }
-    let n_ops = g.ops.len();
-    // Alias groups: a RESHAPE output shares its input's bytes.
-    let mut root: HashMap<TensorId, TensorId> = HashMap::new();
-    let find = |root: &HashMap<TensorId, TensorId>, mut t: TensorId| {
-        while let Some(&p) = root.get(&t) {
-            t = p;
-        }
-        t
-    };
-    for op in &g.ops {
-        if matches!(op.kind, OpKind::Reshape) {
-            let (i, o) = (op.inputs[0], op.outputs[0]);
-            if !g.tensors[i].is_constant() {
-                let r = find(&root, i);
-                root.insert(o, r);
-            }
-        }
-    }
-    // Lifetimes of every activation, per alias group.
-    let mut life: HashMap<TensorId, (usize, usize, usize)> = HashMap::new(); // root -> (first, last, size)
-    let mut touch = |t: TensorId, step: usize, root: &HashMap<TensorId, TensorId>| {
-        if g.tensors[t].is_constant() {
-            return;
-        }
-        let r = find(root, t);
-        let size = g.tensors[t].byte_size();
-        let e = life.entry(r).or_insert((step, step, size));
-        e.0 = e.0.min(step);
-        e.1 = e.1.max(step);
-        e.2 = e.2.max(size);
-    };
-    for &t in &g.inputs {
-        touch(t, 0, &root);
-    }
-    for (i, op) in g.ops.iter().enumerate() {
-        for &t in op.inputs.iter().chain(&op.outputs) {
-            touch(t, i, &root);
-        }
-    }
-    for &t in &g.outputs {
-        touch(t, n_ops, &root);
-    }
-    let mut roots: Vec<TensorId> = life.keys().copied().collect();
-    roots.sort_unstable();
-    let lives: Vec<BufferLife> = roots
-        .iter()
-        .map(|r| {
-            let (first, last, size) = life[r];
-            BufferLife { size, first, last }
-        })
-        .collect();
-    let p = place(&lives);
-    let arena_size = p.arena_size.next_multiple_of(16);
-    let root_off: HashMap<TensorId, usize> = roots.iter().copied().zip(p.offsets.iter().copied()).collect();
-    let mut placement = HashMap::new();
-    for (t, tensor) in g.tensors.iter().enumerate() {
-        if tensor.is_constant() {
-            continue;
-        }
-        if let Some(&off) = root_off.get(&find(&root, t)) {
-            placement.insert(t, (off, tensor.byte_size()));
-        }
-    }
-    if arena_size > u32::MAX as usize {
-        return Err(ExecError::TooLarge);
-    }
-
-    let mut wts = Weights::default();
-    let mut layers: Vec<PendingLayer> = Vec::new();
-    let mut op_layers = Vec::with_capacity(n_ops);
-    for i in 0..n_ops {
-        let start = layers.len();
-        lower_op(g, i, &placement, kernels, &mut wts, &mut layers)?;
-        op_layers.push(start..layers.len());
-    }
-
-    let blob = assemble(g, &placement, arena_size, &mut layers, None, &wts)?;
-    Ok(Compiled {
-        blob,
-        arena_size,
-        placement,
-        op_layers,
-        inputs: g.inputs.clone(),
-        outputs: g.outputs.clone(),
-        nchw_io: g.format == msf_model::Format::Onnx,
-    })
+    fused::lower_plan(g, &msf_plan::layer_by_layer(g), kernels, false)
 }
 
 /// The fused stage table of a planned program: its words, and the indices of the words that hold
@@ -384,7 +302,7 @@ pub fn run_with(g: &Graph, kernels: Kernels, input: &[u8], dump: Option<&mut dyn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use msf_model::{Activation, Op as GOp, Quant, Tensor};
+    use msf_model::{Activation, Op as GOp, OpKind, Quant, Tensor};
 
     fn t(name: &str, shape: &[usize], dtype: DType, q: Option<(f32, i64)>) -> Tensor {
         Tensor { name: name.into(), shape: shape.to_vec(), dtype, quant: q.map(|(s, z)| Quant::per_tensor(s, z)), data: None }
@@ -466,5 +384,87 @@ mod tests {
         };
         let e = compile(&g).unwrap_err().to_string();
         assert!(e.contains("op 0") && e.contains("GELU"), "{e}");
+    }
+
+    /// The placement exec computed itself before the layer-by-layer Plan existed (alias groups
+    /// for RESHAPE, lifetimes over op steps, graph outputs alive one step past the last op,
+    /// greedy by size in root-id order, the arena rounded to 16), kept as the oracle.
+    fn placement_before_plans(g: &Graph) -> (HashMap<TensorId, (usize, usize)>, usize) {
+        use msf_plan::arena::{place, BufferLife};
+        let mut root: HashMap<TensorId, TensorId> = HashMap::new();
+        let find = |root: &HashMap<TensorId, TensorId>, mut t: TensorId| {
+            while let Some(&p) = root.get(&t) {
+                t = p;
+            }
+            t
+        };
+        for op in &g.ops {
+            if matches!(op.kind, OpKind::Reshape) && !g.tensors[op.inputs[0]].is_constant() {
+                let r = find(&root, op.inputs[0]);
+                root.insert(op.outputs[0], r);
+            }
+        }
+        let mut life: HashMap<TensorId, (usize, usize, usize)> = HashMap::new();
+        let mut touch = |t: TensorId, step: usize, root: &HashMap<TensorId, TensorId>| {
+            if !g.tensors[t].is_constant() {
+                let e = life.entry(find(root, t)).or_insert((step, step, 0));
+                e.0 = e.0.min(step);
+                e.1 = e.1.max(step);
+                e.2 = e.2.max(g.tensors[t].byte_size());
+            }
+        };
+        g.inputs.iter().for_each(|&t| touch(t, 0, &root));
+        for (i, op) in g.ops.iter().enumerate() {
+            op.inputs.iter().chain(&op.outputs).for_each(|&t| touch(t, i, &root));
+        }
+        g.outputs.iter().for_each(|&t| touch(t, g.ops.len(), &root));
+        let mut roots: Vec<TensorId> = life.keys().copied().collect();
+        roots.sort_unstable();
+        let p = place(&roots.iter().map(|r| BufferLife { size: life[r].2, first: life[r].0, last: life[r].1 }).collect::<Vec<_>>());
+        let off: HashMap<TensorId, usize> = roots.iter().copied().zip(p.offsets).collect();
+        let placement = (0..g.tensors.len())
+            .filter(|&t| !g.tensors[t].is_constant())
+            .filter_map(|t| off.get(&find(&root, t)).map(|&o| (t, (o, g.tensors[t].byte_size()))))
+            .collect();
+        (placement, p.arena_size.next_multiple_of(16))
+    }
+
+    /// Every corpus model: the layer-by-layer Plan places every tensor where exec placed it
+    /// before (so every arena figure stays), and `compile` lowers exactly that Plan.
+    #[test]
+    fn the_layer_by_layer_plan_is_the_placement_exec_used() {
+        // README, "Runtime, layer by layer": the arena (B) column.
+        let readme = [
+            ("tiny_cnn_int8", 6144),
+            ("mbv1_w025_96_int8", 64512),
+            ("mbv2_w035_144_int8", 311040),
+            ("mcunet_like_160_int8", 256000),
+            ("paper_mbv2_w035_144_int8", 194400),
+            ("paper_mcunet_vww1_80_int8", 96000),
+            ("paper_mcunet_in3_176_int8", 340736),
+            ("float_cnn_f32", 27648),
+            ("onnx_small_cnn_qdq_int8", 15360),
+            ("onnx_mbv2_w035_144_f32", 1244160),
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/models");
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+        files.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("tflite" | "onnx")));
+        files.sort();
+        let mut seen = 0;
+        for f in &files {
+            let name = f.file_stem().unwrap().to_string_lossy().into_owned();
+            let g = msf_model::load(&std::fs::read(f).unwrap(), &name).unwrap();
+            let plan = msf_plan::layer_by_layer(&g);
+            let (before, arena) = placement_before_plans(&g);
+            assert_eq!(plan.arena_size, arena, "{name}");
+            let c = compile(&g).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!((c.arena_size, &c.placement), (arena, &before), "{name}");
+            assert!(plan.stages.iter().enumerate().all(|(i, s)| s.first_op == i && s.last_op == i && s.kind == msf_plan::StageKind::Layer), "{name}");
+            if let Some(&(_, b)) = readme.iter().find(|(n, _)| *n == name) {
+                assert_eq!(plan.peak_ram_bytes, b, "{name}: README figure");
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, readme.len());
     }
 }
