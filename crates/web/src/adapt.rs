@@ -211,6 +211,56 @@ pub fn plan_of_view(graph: &Graph, view: &PlanView) -> Option<msf_plan::Plan> {
     (same_stages && plan.peak_ram_bytes == view.peak_incl_io && plan.macs == view.macs).then_some(plan)
 }
 
+/// The fit decision as the page reports it: msf-codegen's [`msf_codegen::fit_with`], the call
+/// `msf emit` and `msf plan --board` make, on this page's planner. `budget` is what the firmware
+/// has for the arena (the board's RAM minus statics and the fused executor's stack).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FitView {
+    pub board: String,
+    pub budget: u64,
+    /// `plan`, `layer-by-layer`, `refused` or `cannot-plan`.
+    pub choice: String,
+    /// The firmware's arena and predicted RAM (0 when refused).
+    pub arena: u64,
+    pub ram_needed: u64,
+    /// MACs of the chosen plan (`None` layer by layer or refused).
+    pub macs: Option<u64>,
+    pub fits: bool,
+    pub fell_back: bool,
+    /// What was decided, in `msf emit`'s words (the refusal's reason when refused).
+    pub says: String,
+}
+
+/// Fit the graph to `board` under `asked` (`None`: least compute within its arena budget).
+pub fn fit(state: &PlanState, graph: &Graph, board: &'static msf_codegen::Board, asked: Option<Constraint>) -> FitView {
+    let budget = msf_codegen::arena_budget(board);
+    let view = |choice: &str, says: String| FitView { board: board.id.clone(), budget, choice: choice.into(), arena: 0, ram_needed: 0, macs: None, fits: false, fell_back: true, says };
+    let planner = match (&state.planner, state.is_paper()) {
+        (Ok(p), false) => p,
+        (Err(e), false) => return view("cannot-plan", e.clone()),
+        // The paper's figures are no schedule: build the full-mode planner for the decision.
+        (_, true) => return fit_full(graph, board, asked),
+    };
+    decided(msf_codegen::fit_with(planner, graph, board, asked, false), board, budget)
+}
+
+fn fit_full(graph: &Graph, board: &'static msf_codegen::Board, asked: Option<Constraint>) -> FitView {
+    decided(msf_codegen::fit(graph, board, asked, false), board, msf_codegen::arena_budget(board))
+}
+
+fn decided(f: Result<msf_codegen::Fit, msf_codegen::FitError>, board: &msf_codegen::Board, budget: u64) -> FitView {
+    let mut v = FitView { board: board.id.clone(), budget, choice: String::new(), arena: 0, ram_needed: 0, macs: None, fits: false, fell_back: true, says: String::new() };
+    match f {
+        Ok(f) => {
+            v.choice = if f.plan().is_some() { "plan" } else { "layer-by-layer" }.into();
+            (v.arena, v.ram_needed, v.macs, v.fits, v.fell_back, v.says) = (f.arena(), f.ram_needed(), f.plan().map(|p| p.macs), f.fits_ram(), f.fell_back(), f.describe());
+        }
+        Err(msf_codegen::FitError::Refused(r)) => (v.choice, v.says) = ("refused".into(), r.reason()),
+        Err(e) => (v.choice, v.says) = ("cannot-plan".into(), e.to_string()),
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

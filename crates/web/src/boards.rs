@@ -14,12 +14,10 @@ pub struct BoardInfo {
 }
 
 impl BoardInfo {
-    /// Estimated inference time: MACs x cycles per MAC / clock (the catalogue's estimate).
+    /// Estimated inference time in milliseconds: msf-codegen's [`msf_codegen::latency_s`], the
+    /// figure the firmware README and `msf emit` print.
     pub fn latency_ms(&self, macs: u64) -> f64 {
-        if self.clock_hz == 0 {
-            return 0.0;
-        }
-        macs as f64 * self.cycles_per_mac / self.clock_hz as f64 * 1e3
+        msf_codegen::latency_s(macs, self.cycles_per_mac, self.clock_hz) * 1e3
     }
 }
 

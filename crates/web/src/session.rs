@@ -77,6 +77,9 @@ pub struct Report {
     pub plan: PlanView,
     /// Estimated latency on the board, milliseconds (None without a board).
     pub latency_ms: Option<f64>,
+    /// With a board: the fit decision `msf emit` and `msf plan --board` make (budget = what the
+    /// firmware has for the arena).
+    pub fit: Option<crate::adapt::FitView>,
     pub pareto: Vec<ParetoPoint>,
     pub chosen: Option<usize>,
     /// Things the person should know (plan does not fit, planner fell back...).
@@ -120,6 +123,8 @@ pub struct Session {
     pub chosen: Option<usize>,
     notes: Vec<String>,
     latency_ms: Option<f64>,
+    /// The fit decision for the options' board.
+    pub fit: Option<crate::adapt::FitView>,
     state: crate::adapt::PlanState,
 }
 
@@ -132,7 +137,7 @@ impl Session {
             return Err(format!("{name} has no ops: nothing to plan"));
         }
         let state = crate::adapt::PlanState::new(&graph, false);
-        Ok(Session { graph, options: Options::default(), plan: None, pareto: Vec::new(), chosen: None, notes: Vec::new(), latency_ms: None, state })
+        Ok(Session { graph, options: Options::default(), plan: None, pareto: Vec::new(), chosen: None, notes: Vec::new(), latency_ms: None, fit: None, state })
     }
 
     /// Plan with `options` and return the report.
@@ -141,13 +146,33 @@ impl Session {
             Some(id) if !id.is_empty() => Some(crate::boards::find(id)?),
             _ => None,
         };
-        let budget = options.ram_budget.or(board.as_ref().map(|b| b.ram));
         if options.paper != self.state.is_paper() {
             progress("building the fusion DAG", 0.05);
             self.state = crate::adapt::PlanState::new(&self.graph, options.paper);
         }
+        // The fit decision the command line makes: a board's budget is what its firmware has
+        // for the arena (RAM minus statics and the fused executor's stack), not its raw RAM.
+        let fit = match &board {
+            Some(b) => {
+                let asked = match (options.max_overhead, options.ram_budget) {
+                    (Some(max_overhead), _) => Some(msf_plan::Constraint::MaxOverhead { max_overhead }),
+                    (None, Some(ram_bytes)) => Some(msf_plan::Constraint::RamBudget { ram_bytes }),
+                    (None, None) => None,
+                };
+                Some(crate::adapt::fit(&self.state, &self.graph, msf_codegen::board(&b.id).map_err(|e| e.to_string())?, asked))
+            }
+            None => None,
+        };
+        let budget = options.ram_budget.or(fit.as_ref().map(|f| f.budget));
         progress("planning", 0.1);
-        let out = crate::adapt::plan(&mut self.state, &self.graph, budget, options.max_overhead, progress)?;
+        let mut out = crate::adapt::plan(&mut self.state, &self.graph, budget, options.max_overhead, progress)?;
+        if let Some(f) = fit.as_ref().filter(|_| !options.paper) {
+            if f.choice != "plan" {
+                out.notes.push(format!("{} on {}: {}", self.graph.name, f.board, f.says));
+            }
+            out.plan.fits = f.fits && f.macs == Some(out.plan.macs);
+        }
+        self.fit = fit;
         self.notes = out.notes;
         self.pareto = out.pareto;
         self.chosen = out.chosen;
@@ -179,7 +204,7 @@ impl Session {
     }
 
     fn budget(&self) -> Option<u64> {
-        self.options.ram_budget.or(self.board().ok().flatten().map(|b| b.ram))
+        self.options.ram_budget.or(self.fit.as_ref().map(|f| f.budget))
     }
 
     fn current(&self) -> Result<&PlanView, String> {
@@ -214,6 +239,7 @@ impl Session {
             svg_memory: views::memory::render(&plan),
             svg_pareto: views::pareto::render(&self.pareto, self.chosen, plan.budget),
             latency_ms: self.latency_ms,
+            fit: self.fit.clone(),
             pareto: self.pareto.clone(),
             chosen: self.chosen,
             notes,
