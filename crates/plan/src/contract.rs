@@ -22,7 +22,9 @@
 //! - [`StageKind::Layer`] (`exec` = [`EdgeKind::Layer`]): one op (`first_op == last_op`), run
 //!   whole: its inputs and outputs are whole tensors ([`BufferRole::Tensor`]). The executor
 //!   runs it as the layer-by-layer executor would. In the plans of the fusion search a RESHAPE
-//!   stage has an output buffer of its own, and the executor copies the bytes.
+//!   stage has an output buffer of its own, and the executor copies the bytes; in the
+//!   layer-by-layer Plan ([`crate::layer_by_layer`]) a RESHAPE of an activation shares its
+//!   input's bytes (its output is listed in the input buffer's `aliases`) and lowers to nothing.
 //! - [`StageKind::Fused`]: ops `first_op..=last_op` (at least two) run together, `exec` saying
 //!   how: [`EdgeKind::HCache`]` { rows: R }` (`band_rows == R`) or [`EdgeKind::LineBuffer`]
 //!   (`band_rows == 1`). ([`EdgeKind::Paper`] only occurs in paper mode.)
@@ -115,15 +117,15 @@
 //!
 //! ## Tails
 //!
-//! A fused stage may end in an *iterative tail* (`Stage::tail` / `iterative_tail`), fed as the
-//! root's elements arrive, so that the root never exists whole: it is held in a ring like any
+//! A fused stage may end in an *iterative tail* (`Stage::tail`, a [`Tail`] other than
+//! [`Tail::None`]; `Stage::iterative_tail()`), fed as the root's elements arrive, so that the root never exists whole: it is held in a ring like any
 //! intermediate.
 //!
-//! - **MEAN** over height and width (the last op, one op): one accumulator per channel,
+//! - **MEAN** ([`Tail::Mean`]) over height and width (the last op, one op): one accumulator per channel,
 //!   zeroed when the stage starts; every root pixel is added as it is fed; at the end the sums
 //!   give the output as the layer kernel computes it (int8: `(sum - in_zp * H * W)` times the
 //!   MEAN's multiplier for `H * W` elements; f32: `sum / (H * W)`).
-//! - **flatten + FC**: a RESHAPE flattening the root (op `last_op - 1`) followed by a
+//! - **flatten + FC** ([`Tail::FlattenFc`]): a RESHAPE flattening the root (op `last_op - 1`) followed by a
 //!   FULLY_CONNECTED (the last op). The flattened vector has no buffer and the RESHAPE no
 //!   executor record; the FC reads root pixel `(y, x)` as elements `(y * W + x) * C ..+ C` of
 //!   its input (row-major NHWC), adding `W[o, idx] * v` into one accumulator per output. int8:
@@ -151,7 +153,8 @@
 //! - `Stage::ram_bytes`: the sum of the buffers alive during the stage, each rounded up to 16
 //!   bytes; `Stage::ram_bytes_io_excluded` the same without network input and output buffers.
 //!   (These are the DAG edge's predictions; the tests check they equal the buffers listed.)
-//! - `arena_size`: the end of the highest placed buffer, `max(offset + size)`. The executor
+//! - `arena_size`: the end of the highest placed buffer, `max(offset + size)` (the
+//!   layer-by-layer Plan rounds it up to a multiple of 16). The executor
 //!   holds **every** buffer of the plan in one arena of exactly this many bytes, network input
 //!   and output included; nothing else of the plan is allocated (the fused executor's stack
 //!   patch, for windows that wrap around their ring, is outside the arena; see the README).
@@ -225,7 +228,7 @@
 //! # What the executor reads, and what it refuses
 //!
 //! `msf_exec::compile_plan` reads the stages' `first_op`, `last_op`, `kind`, `exec`,
-//! `root_tensor` and tail, and the buffers' `role`, `tensor`, `op`, `offset`, `size`, `rows`,
+//! `root_tensor` and `tail`, and the buffers' `role`, `tensor`, `op`, `offset`, `size`, `rows`,
 //! `cols`, `channels` and `elem_bytes`; the [`LayerTile`]s and stage RAM figures are for the
 //! views. It refuses paper-mode plans, plans whose stages do not cover the graph's ops in order
 //! or whose buffers leave the arena, fused stages of more than `msf_runtime::fused::MAX_OPS`
@@ -262,3 +265,7 @@
 //! [`Mode::Paper`]: crate::Mode::Paper
 //! [`RamMetric`]: crate::RamMetric
 //! [`LayerTile`]: crate::LayerTile
+//! [`Tail`]: crate::Tail
+//! [`Tail::None`]: crate::Tail::None
+//! [`Tail::Mean`]: crate::Tail::Mean
+//! [`Tail::FlattenFc`]: crate::Tail::FlattenFc
