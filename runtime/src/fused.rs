@@ -26,11 +26,10 @@
 //! window is contiguous in its ring, else pixel by pixel from a stack patch gathered through
 //! the ring addressing. Same arithmetic as layer by layer, so the same bytes.
 
-use crate::ops::{self, AddParams};
-use crate::program::{as_f32, as_f32_mut, as_i32, as_i8, as_i8_mut, w, Layer, Op, Program, LAYER_WORDS};
+use crate::ops;
+use crate::program::{as_f32, as_f32_mut, as_i32, as_i8, as_i8_mut, Layer, Program, LAYER_WORDS};
 use crate::quant::mul_by_quantized_multiplier;
-use crate::spatial::{self, Geom};
-use crate::view::{InView, OutWindow};
+use crate::record::{Fc, Kind, Mean, MeanArith, RawView, RawWindow, Record, Streaming};
 use crate::Error;
 
 /// Header words of the stage table (reserved words of the layer-only format).
@@ -173,8 +172,7 @@ pub struct Stats {
 /// One decoded op of a fused stage.
 #[derive(Debug, Clone, Copy)]
 struct FOp {
-    l: Layer,
-    op: Op,
+    r: Record,
     fw: [u32; OP_WORDS],
 }
 
@@ -191,24 +189,22 @@ impl FOp {
                 let addr = if line { Addr::LRing } else { Addr::HRing };
                 // Saturating: a corrupted record gives an oversized buffer that validation refuses.
                 let len = rows.saturating_mul(cols).saturating_mul(c).saturating_mul(es);
-                Buf { off: self.l.u(w::OUT), len, h, w, c, es, rows, cols, addr, lo: 0 }
+                Buf { off: self.r.out as usize, len, h, w, c, es, rows, cols, addr, lo: 0 }
             }
             _ => {
                 let len = h.saturating_mul(w).saturating_mul(c).saturating_mul(es);
-                Buf { off: self.l.u(w::OUT), len, h, w, c, es, rows: h, cols: w, addr: Addr::Whole, lo: 0 }
+                Buf { off: self.r.out as usize, len, h, w, c, es, rows: h, cols: w, addr: Addr::Whole, lo: 0 }
             }
         }
     }
     fn is_spatial(&self) -> bool {
-        use Op::*;
-        matches!(self.op, ConvI8 | DwConvI8 | AvgPoolI8 | MaxPoolI8 | ConvF32 | DwConvF32 | AvgPoolF32 | MaxPoolF32)
+        self.r.streaming() == Streaming::Window
     }
     /// Kernel window along an axis (0 rows, 1 cols): (k, s, d, pad).
     fn win(&self, axis: usize) -> (usize, usize, usize, usize) {
-        if !self.is_spatial() {
+        let Some(g) = self.r.geom().filter(|_| self.is_spatial()) else {
             return (1, 1, 1, 0);
-        }
-        let g = self.l.geom();
+        };
         if axis == 0 {
             (g.kh, g.stride_h, g.dil_h, g.pad_top)
         } else {
@@ -276,16 +272,18 @@ impl<'a> FusedProgram<'a> {
         for (j, v) in fw.iter_mut().enumerate() {
             *v = rd(self.blob, base + LAYER_WORDS + j)?;
         }
-        let l = Layer { words };
-        let op = l.op().ok_or(Error::UnknownOp { layer: k, op: words[w::OP] })?;
-        Ok(FOp { l, op, fw })
+        let r = Record::decode(&Layer { words }).map_err(|e| match e {
+            Error::UnknownOp { op, .. } => Error::UnknownOp { layer: k, op },
+            e => e,
+        })?;
+        Ok(FOp { r, fw })
     }
 
     /// The op count of the fused stage at `word` (checked against the record length).
     fn load_ops(&self, word: usize) -> Result<usize, Error> {
         let n = rd(self.blob, word + s::B)? as usize;
         if n == 0 || n > MAX_OPS {
-            return Err(Error::BadParams("fused stage op count (1..=32)"));
+            return Err(Error::BadParams("fused stage op count (1..=MAX_OPS)"));
         }
         if STAGE_WORDS + n * (LAYER_WORDS + OP_WORDS) != rd(self.blob, word + s::LEN)? as usize {
             return Err(Error::Truncated("fused stage record length"));
@@ -323,39 +321,40 @@ impl<'a> FusedProgram<'a> {
             return Err(bad("root map differs from the stage's last op"));
         }
         for j in 0..n {
-            let o = self.op_at(word, j)?;
-            use Op::*;
-            let ok = matches!(
-                o.op,
-                ConvI8 | DwConvI8 | AvgPoolI8 | MaxPoolI8 | ConvF32 | DwConvF32 | AvgPoolF32 | MaxPoolF32 | AddI8 | AddF32
-                    | LutI8 | RequantI8 | ClampI8 | ClampF32 | LogisticF32 | Quantize | Dequantize | MeanI8 | MeanF32 | FcI8
-                    | FcF32
-            );
-            if !ok {
+            // Decoding checked the geometry and the int8 activation ranges.
+            let o = self.op_at(word, j).map_err(|e| match e {
+                Error::BadGeometry => bad("geometry"),
+                Error::BadParams(what) => bad(what),
+                e => e,
+            })?;
+            let streaming = o.r.streaming();
+            if streaming == Streaming::Whole {
                 return Err(bad("op kind that cannot run in a fused stage"));
             }
-            if o.is_spatial() {
-                o.l.geom().validate().map_err(|_| bad("geometry"))?;
-            }
-            // int8 activation ranges (kernels clamp with them: min <= max inside int8).
-            if matches!(o.op, ConvI8 | DwConvI8 | AvgPoolI8 | MaxPoolI8 | AddI8 | ClampI8 | FcI8) {
-                let (lo, hi) = (o.l.i(w::ACT_MIN), o.l.i(w::ACT_MAX));
-                if lo > hi || lo < -128 || hi > 127 {
-                    return Err(bad("int8 activation range"));
-                }
-            }
+            self.program.check_weights(&o.r.footprint()).map_err(|e| match e {
+                Error::OutOfBounds { what, .. } => Error::OutOfBounds { layer: i, what },
+                e => e,
+            })?;
             let (h, wd, c, es) = (o.fu(f::H) as u64, o.fu(f::W) as u64, o.fu(f::C) as u64, o.fu(f::ES) as u64);
             if h == 0 || wd == 0 || c == 0 || !(es == 1 || es == 4) || h > 1 << 20 || wd > 1 << 20 || c > 1 << 20 {
                 return Err(bad("fused op map"));
             }
-            let is_mean = is_tail_op(o.op);
+            let is_mean = streaming == Streaming::Tail;
             if is_mean != (tail && j == n - 1) || (o.fw[f::OUT_MODE] == 2) != is_mean {
                 return Err(bad("MEAN / FULLY_CONNECTED only as the tail"));
             }
-            if matches!(o.op, FcI8 | FcF32)
-                && (o.l.u(w::IN_H) != 1 || o.l.u(w::IN_C) as u64 != o.fu(f::IN_H) as u64 * o.fu(f::IN_W) as u64 * o.fu(f::IN_C) as u64 || o.l.u(w::OUT_C) != o.fu(f::C))
-            {
-                return Err(bad("FULLY_CONNECTED tail sizes differ from the flattened root"));
+            if let Kind::Fc(fc) = &o.r.kind {
+                if fc.rows != 1 || fc.in_dim as u64 != o.fu(f::IN_H) as u64 * o.fu(f::IN_W) as u64 * o.fu(f::IN_C) as u64 || fc.out_dim as usize != o.fu(f::C) {
+                    return Err(bad("FULLY_CONNECTED tail sizes differ from the flattened root"));
+                }
+            }
+            if let Kind::Mean(m) = &o.r.kind {
+                if (m.h as usize, m.w as usize, m.c as usize) != (o.fu(f::IN_H), o.fu(f::IN_W), o.fu(f::IN_C)) || m.c as usize != o.fu(f::C) {
+                    return Err(bad("MEAN tail sizes differ from the root"));
+                }
+            }
+            if o.r.elems().1.size() != o.fu(f::ES) {
+                return Err(bad("output element size differs from the op's"));
             }
             if o.fw[f::OUT_MODE] == 1 && j != n - 1 {
                 return Err(bad("only the last op writes a whole tensor"));
@@ -365,7 +364,7 @@ impl<'a> FusedProgram<'a> {
             }
             let ob = o.out_buf(line);
             let out_range = if is_mean {
-                (o.l.u(w::OUT) as u64, o.l.u(w::OUT) as u64 + c * es)
+                (o.r.out as u64, o.r.out as u64 + c * es)
             } else {
                 (ob.off as u64, ob.off as u64 + ob.len as u64)
             };
@@ -380,13 +379,13 @@ impl<'a> FusedProgram<'a> {
                 }
                 ranges[2] = (a, a + c * 4);
             }
-            let n_in = if matches!(o.op, AddI8 | AddF32) { 2 } else { 1 };
-            for (q, (sw, iw)) in [(f::SRC0, w::IN0), (f::SRC1, w::IN1)].into_iter().enumerate().take(n_in) {
+            let n_in = o.r.n_inputs();
+            for (q, (sw, start)) in [(f::SRC0, o.r.in0), (f::SRC1, o.r.in1)].into_iter().enumerate().take(n_in) {
                 let src = o.fw[sw];
                 let r = if src == WHOLE {
                     let cc = if q == 0 { o.fu(f::IN_C) } else { o.fu(f::IN1_C) } as u64;
                     let (ih, iw_) = if q == 0 { (o.fu(f::IN_H) as u64, o.fu(f::IN_W) as u64) } else { (h, wd) };
-                    let st = o.l.u(iw) as u64;
+                    let st = start as u64;
                     (st, st + ih * iw_ * cc * in_es(&o) as u64)
                 } else {
                     let p = src as usize;
@@ -399,7 +398,7 @@ impl<'a> FusedProgram<'a> {
                     }
                     let pb = po.out_buf(line);
                     let (want_c, want_h, want_w) = if q == 0 { (o.fu(f::IN_C), o.fu(f::IN_H), o.fu(f::IN_W)) } else { (o.fu(f::IN1_C), o.fu(f::H), o.fu(f::W)) };
-                    if pb.c != want_c || pb.h != want_h || pb.w != want_w || pb.es != o.fu(f::ES) && !matches!(o.op, Quantize | Dequantize) {
+                    if pb.c != want_c || pb.h != want_h || pb.w != want_w || pb.es != in_es(&o) {
                         return Err(bad("source map differs from the input map"));
                     }
                     (pb.off as u64, pb.off as u64 + pb.len as u64)
@@ -414,8 +413,7 @@ impl<'a> FusedProgram<'a> {
                     return Err(bad("fused op output overlaps an input"));
                 }
             }
-            if o.is_spatial() {
-                let g = o.l.geom();
+            if let Some(g) = o.r.geom().filter(|_| o.is_spatial()) {
                 if g.in_h != o.fu(f::IN_H) || g.in_w != o.fu(f::IN_W) || g.in_c != o.fu(f::IN_C) || g.out_h != o.fu(f::H) || g.out_w != o.fu(f::W) || g.out_c != o.fu(f::C) {
                     return Err(bad("geometry differs from the fused map"));
                 }
@@ -462,9 +460,9 @@ impl<'a> FusedProgram<'a> {
             let (a, b) = (rd(self.blob, word + s::A)? as usize, rd(self.blob, word + s::B)? as usize);
             for li in a..a + b {
                 self.program.run_layer(li, arena)?;
-                let l = self.program.layer(li).ok_or(Error::Truncated("layer"))?;
+                let r = self.program.record(li)?;
                 // The end of what the layer writes: its output offset plus its output bytes.
-                st.high_water = st.high_water.max(l.u(w::OUT) + out_bytes(&l));
+                st.high_water = st.high_water.max(r.out as usize + r.footprint().out as usize);
             }
             return Ok(());
         }
@@ -501,9 +499,9 @@ impl<'a> FusedProgram<'a> {
             let c = m.fu(f::C);
             let acc = arena.get_mut(m.fu(f::ACC)..m.fu(f::ACC) + c * 4).ok_or(Error::OutOfBounds { layer: 0, what: "accumulators" })?;
             acc.fill(0);
-            if m.op == Op::FcI8 {
+            if let Kind::Fc(Fc { quant: Some(_), bias, .. }) = m.r.kind {
                 // The folded bias starts the sums, as in ops::fc_i8.
-                let bias = self.program.weights_i32(m.l.u(w::BIAS), c)?;
+                let bias = self.program.weights_i32(bias as usize, c)?;
                 for (a, &b) in as_i32_mut(acc)?.iter_mut().zip(bias) {
                     *a = b;
                 }
@@ -572,51 +570,13 @@ impl<'a> FusedProgram<'a> {
     }
 }
 
-/// Ops that end a stage as an iterative tail (fed root element by root element).
-fn is_tail_op(op: Op) -> bool {
-    matches!(op, Op::MeanI8 | Op::MeanF32 | Op::FcI8 | Op::FcF32)
-}
-
 fn n_inputs(o: &FOp) -> usize {
-    if matches!(o.op, Op::AddI8 | Op::AddF32) {
-        2
-    } else {
-        1
-    }
+    o.r.n_inputs()
 }
 
 /// Element bytes of an op's inputs (QUANTIZE reads f32, DEQUANTIZE int8).
 fn in_es(o: &FOp) -> usize {
-    match o.op {
-        Op::Quantize => 4,
-        Op::Dequantize => 1,
-        _ => o.fu(f::ES),
-    }
-}
-
-/// Output bytes of a layer record (for the high-water mark of layer stages).
-fn out_bytes(l: &Layer) -> usize {
-    use Op::*;
-    let Some(op) = l.op() else { return 0 };
-    let es = match op {
-        ConvF32 | DwConvF32 | FcF32 | AddF32 | AvgPoolF32 | MaxPoolF32 | MeanF32 | SoftmaxF32 | PadF32 | LogisticF32 | ClampF32 | Dequantize => 4,
-        _ => 1,
-    };
-    match op {
-        ConvI8 | DwConvI8 | AvgPoolI8 | MaxPoolI8 | PadI8 | ConvF32 | DwConvF32 | AvgPoolF32 | MaxPoolF32 | PadF32 => {
-            l.u(w::OUT_H) * l.u(w::OUT_W) * l.u(w::OUT_C) * es
-        }
-        FcI8 | FcF32 => l.u(w::IN_H) * l.u(w::OUT_C) * es,
-        SoftmaxI8 | SoftmaxLutI8 | SoftmaxF32 => l.u(w::IN_H) * l.u(w::IN_C) * es,
-        Copy | CopyRequantI8 => {
-            if l.u(w::P0) == 0 {
-                0
-            } else {
-                (l.u(w::P0) - 1) * l.u(w::P3) + l.u(w::P1)
-            }
-        }
-        _ => l.u(w::IN_C) * es,
-    }
+    o.r.elems().0.size()
 }
 
 /// The ops of one fused stage, decoded from the blob on use.
@@ -657,7 +617,7 @@ fn input_buf(o: &FOp, q: usize, bufs: &[Buf; MAX_OPS]) -> Result<Buf, Error> {
     }
     let es = in_es(o);
     let (h, wd, c) = if q == 0 { (o.fu(f::IN_H), o.fu(f::IN_W), o.fu(f::IN_C)) } else { (o.fu(f::H), o.fu(f::W), o.fu(f::IN1_C)) };
-    let off = o.l.u(if q == 0 { w::IN0 } else { w::IN1 });
+    let off = if q == 0 { o.r.in0 } else { o.r.in1 } as usize;
     Ok(Buf { off, len: h * wd * c * es, h, w: wd, c, es, rows: h, cols: wd, addr: Addr::Whole, lo: 0 })
 }
 
@@ -735,8 +695,8 @@ impl Walk<'_, '_, '_> {
         self.st.high_water = self.st.high_water.max(ob.off + last);
         self.st.pixels += ((r.1 + 1 - r.0) * (c.1 + 1 - c.0)) as u64;
         let _ = first;
-        if o.is_spatial() {
-            let g = o.l.geom();
+        if let Some(g) = o.r.geom().filter(|_| o.is_spatial()) {
+            let g = *g;
             let src = sp.get(&in0)?;
             let (ir0, ir1) = g.input_rows(r.0, r.1 + 1);
             let (ic0, ic1) = g.input_cols(c.0, c.1 + 1);
@@ -746,7 +706,7 @@ impl Walk<'_, '_, '_> {
                 let view = (src.get(start..).ok_or(Error::BadView("ring view"))?, ir0, view_rows, ic0, ic1.saturating_sub(ic0), in0.row_stride());
                 let ostart = ob.elem(r.0, c.0)? * ob.es;
                 let odata = out.get_mut(ostart..).ok_or(Error::BadView("ring window"))?;
-                return self.kernel(&o, &g, view, &in0, odata, r, c, ob.row_stride());
+                return self.kernel(&o, view, &in0, odata, r, c, ob.row_stride());
             }
             // A window wraps in its ring: pixel by pixel, each window gathered into a patch.
             self.st.patched += ((r.1 + 1 - r.0) * (c.1 + 1 - c.0)) as u64;
@@ -770,7 +730,7 @@ impl Walk<'_, '_, '_> {
                     let ostart = ob.elem(y, x)? * ob.es;
                     let odata = out.get_mut(ostart..ostart + ob.c * ob.es).ok_or(Error::BadView("ring pixel"))?;
                     let view = (&patch.0[..nr * nc * px_bytes], pr0, nr, pc0, nc, nc * in0.c);
-                    self.kernel(&o, &g, view, &in0, odata, (y, y), (x, x), ob.c)?;
+                    self.kernel(&o, view, &in0, odata, (y, y), (x, x), ob.c)?;
                 }
             }
             return Ok(());
@@ -801,7 +761,6 @@ impl Walk<'_, '_, '_> {
     fn kernel(
         &self,
         o: &FOp,
-        g: &Geom,
         view: (&[u8], usize, usize, usize, usize, usize),
         in0: &Buf,
         odata: &mut [u8],
@@ -809,99 +768,15 @@ impl Walk<'_, '_, '_> {
         c: (usize, usize),
         out_stride: usize,
     ) -> Result<(), Error> {
-        use Op::*;
-        let l = &o.l;
         let (data, row0, rows, col0, cols, row_stride) = view;
-        let act_i = (l.i(w::ACT_MIN), l.i(w::ACT_MAX));
-        let act_f = (l.f(w::ACT_MIN), l.f(w::ACT_MAX));
-        let (y0, y1, x0, x1) = (r.0, r.1 + 1, c.0, c.1 + 1);
-        // Views may end before a whole row stride: trim to what the window spans.
-        match o.op {
-            ConvI8 | DwConvI8 | AvgPoolI8 | MaxPoolI8 => {
-                let input = InView { data: as_i8(data), full_h: in0.h, full_w: in0.w, c: in0.c, row0, rows, col0, cols, row_stride };
-                let mut out = OutWindow { data: as_i8_mut(odata), y0, y1, x0, x1, row_stride: out_stride };
-                match o.op {
-                    ConvI8 => {
-                        let q = self.prog.requant(l)?;
-                        let wts = self.prog.weights_i8(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw * g.in_c)?;
-                        if l.words[w::P2] == 1 {
-                            spatial::conv_io_i8(g, &input, wts, &q, &mut out)
-                        } else {
-                            spatial::conv_i8(g, &input, wts, &q, &mut out)
-                        }
-                    }
-                    DwConvI8 => {
-                        let q = self.prog.requant(l)?;
-                        let wts = self.prog.weights_i8(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw)?;
-                        spatial::dwconv_i8(g, l.u(w::P0), &input, wts, &q, &mut out)
-                    }
-                    AvgPoolI8 => spatial::avgpool_i8(g, &input, act_i, &mut out),
-                    _ => spatial::maxpool_i8(g, &input, act_i, &mut out),
-                }
-            }
-            _ => {
-                let dlen = data.len() / 4 * 4;
-                let odl = odata.len() / 4 * 4;
-                let input = InView { data: as_f32(&data[..dlen])?, full_h: in0.h, full_w: in0.w, c: in0.c, row0, rows, col0, cols, row_stride };
-                let mut out = OutWindow { data: as_f32_mut(&mut odata[..odl])?, y0, y1, x0, x1, row_stride: out_stride };
-                match o.op {
-                    ConvF32 | DwConvF32 => {
-                        let bias = self.prog.weights_f32(l.u(w::BIAS), g.out_c)?;
-                        if o.op == ConvF32 {
-                            let wts = self.prog.weights_f32(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw * g.in_c)?;
-                            if l.words[w::P2] == 1 {
-                                spatial::conv_io_f32(g, &input, wts, bias, act_f, &mut out)
-                            } else {
-                                spatial::conv_f32(g, &input, wts, bias, act_f, &mut out)
-                            }
-                        } else {
-                            let wts = self.prog.weights_f32(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw)?;
-                            spatial::dwconv_f32(g, l.u(w::P0), &input, wts, bias, act_f, &mut out)
-                        }
-                    }
-                    AvgPoolF32 => spatial::avgpool_f32(g, &input, act_f, &mut out),
-                    MaxPoolF32 => spatial::maxpool_f32(g, &input, act_f, &mut out),
-                    _ => Err(Error::BadParams("op")),
-                }
-            }
-        }
+        let input = RawView { data, full_h: in0.h, full_w: in0.w, c: in0.c, row0, rows, col0, cols, row_stride };
+        let out = RawWindow { data: odata, y0: r.0, y1: r.1 + 1, x0: c.0, x1: c.1 + 1, row_stride: out_stride };
+        o.r.run_window(self.prog, &input, out)
     }
 
     /// One pixel of a pointwise op (all channels).
     fn pointwise(&self, o: &FOp, a: &[u8], b: &[u8], out: &mut [u8]) -> Result<(), Error> {
-        use Op::*;
-        let l = &o.l;
-        let act_i = (l.i(w::ACT_MIN), l.i(w::ACT_MAX));
-        let act_f = (l.f(w::ACT_MIN), l.f(w::ACT_MAX));
-        match o.op {
-            AddI8 => {
-                let m = self.prog.weights_i32(l.u(w::MULT), 6)?;
-                let p = AddParams {
-                    in1_zp: l.i(w::IN_ZP),
-                    in2_zp: l.i(w::P0),
-                    out_zp: l.i(w::OUT_ZP),
-                    left_shift: l.i(w::P1),
-                    in1_mult: m[0],
-                    in1_shift: m[1],
-                    in2_mult: m[2],
-                    in2_shift: m[3],
-                    out_mult: m[4],
-                    out_shift: m[5],
-                    act_min: act_i.0,
-                    act_max: act_i.1,
-                };
-                ops::add_i8(&p, as_i8(a), as_i8(b), as_i8_mut(out))
-            }
-            AddF32 => ops::add_f32(as_f32(a)?, as_f32(b)?, act_f, as_f32_mut(out)?),
-            LutI8 => ops::lut_i8(self.prog.weights_i8(l.u(w::WEIGHTS), 256)?, as_i8(a), as_i8_mut(out)),
-            RequantI8 => ops::requant_i8(l.i(w::IN_ZP), l.i(w::OUT_ZP), l.i(w::P0), l.i(w::P1), as_i8(a), as_i8_mut(out)),
-            ClampI8 => ops::clamp_i8(act_i.0, act_i.1, as_i8(a), as_i8_mut(out)),
-            ClampF32 => ops::clamp_f32_slice(act_f.0, act_f.1, as_f32(a)?, as_f32_mut(out)?),
-            LogisticF32 => ops::logistic_f32(as_f32(a)?, as_f32_mut(out)?),
-            Quantize => ops::quantize_f32_i8(l.f(w::P0), l.i(w::OUT_ZP), as_f32(a)?, as_i8_mut(out)),
-            Dequantize => ops::dequantize_i8_f32(l.f(w::P0), l.i(w::IN_ZP), as_i8(a), as_f32_mut(out)?),
-            _ => Err(Error::BadParams("not a pointwise op")),
-        }
+        o.r.run_pointwise(self.prog, a, b, out)
     }
 
     /// MEAN tail: add root rows `r` x columns `c` into the accumulators.
@@ -913,16 +788,16 @@ impl Walk<'_, '_, '_> {
         let acc_buf = Buf { off: acc_off, len: ch * 4, h: 1, w: 1, c: ch, es: 4, rows: 1, cols: 1, addr: Addr::Whole, lo: 0 };
         let (acc, sp) = split(arena, &acc_buf)?;
         let src = sp.get(&rb)?;
-        let fc = matches!(m.op, Op::FcI8 | Op::FcF32);
-        let (in_dim, od) = (m.l.u(w::IN_C), m.l.u(w::OUT_C));
+        let kind = m.r.kind;
         for y in r.0..=r.1 {
             for x in c.0..=c.1 {
                 let e = rb.elem(y, x)? * rb.es;
                 let px = src.get(e..e + rb.c * rb.es).ok_or(Error::BadView("root pixel"))?;
                 // Flattened (row-major NHWC) index of the pixel's first channel.
                 let idx = (y * rb.w + x) * rb.c;
-                if fc && m.op == Op::FcI8 {
-                    let wts = self.prog.weights_i8(m.l.u(w::WEIGHTS), od * in_dim)?;
+                if let Kind::Fc(fc @ Fc { quant: Some(_), .. }) = kind {
+                    let (in_dim, od) = (fc.in_dim as usize, fc.out_dim as usize);
+                    let wts = self.prog.weights_i8(fc.weights as usize, od * in_dim)?;
                     let xs = as_i8(px);
                     for (o, a) in as_i32_mut(acc)?.iter_mut().enumerate() {
                         let wrow = wts.get(o * in_dim + idx..o * in_dim + idx + rb.c).ok_or(Error::BadParams("fc weights"))?;
@@ -930,8 +805,9 @@ impl Walk<'_, '_, '_> {
                             *a = a.wrapping_add(xv as i32 * wv as i32);
                         }
                     }
-                } else if fc {
-                    let wts = self.prog.weights_f32(m.l.u(w::WEIGHTS), od * in_dim)?;
+                } else if let Kind::Fc(fc) = kind {
+                    let (in_dim, od) = (fc.in_dim as usize, fc.out_dim as usize);
+                    let wts = self.prog.weights_f32(fc.weights as usize, od * in_dim)?;
                     let xs = as_f32(px)?;
                     for (o, a) in as_f32_mut(acc)?.iter_mut().enumerate() {
                         let wrow = wts.get(o * in_dim + idx..o * in_dim + idx + rb.c).ok_or(Error::BadParams("fc weights"))?;
@@ -939,7 +815,7 @@ impl Walk<'_, '_, '_> {
                             *a += xv * wv;
                         }
                     }
-                } else if m.op == Op::MeanI8 {
+                } else if let Kind::Mean(Mean { arith: MeanArith::I8 { .. }, .. }) = kind {
                     let a = as_i32_mut(acc)?;
                     for (s, &v) in a.iter_mut().zip(as_i8(px)) {
                         *s = s.wrapping_add(v as i32);
@@ -959,14 +835,13 @@ impl Walk<'_, '_, '_> {
     /// `fc_f32` compute it.
     fn finish_tail(&mut self, m: &FOp, n: usize, arena: &mut [u8]) -> Result<(), Error> {
         let ch = m.fu(f::C);
-        let l = &m.l;
-        let out_buf = Buf { off: l.u(w::OUT), len: ch * m.fu(f::ES), h: 1, w: 1, c: ch, es: m.fu(f::ES), rows: 1, cols: 1, addr: Addr::Whole, lo: 0 };
+        let out_buf = Buf { off: m.r.out as usize, len: ch * m.fu(f::ES), h: 1, w: 1, c: ch, es: m.fu(f::ES), rows: 1, cols: 1, addr: Addr::Whole, lo: 0 };
         let acc_buf = Buf { off: m.fu(f::ACC), len: ch * 4, h: 1, w: 1, c: ch, es: 4, rows: 1, cols: 1, addr: Addr::Whole, lo: 0 };
         let (out, sp) = split(arena, &out_buf)?;
         self.st.high_water = self.st.high_water.max(out_buf.off + out_buf.len);
         let acc = sp.get(&acc_buf)?;
-        if m.op == Op::FcI8 {
-            let q = self.prog.requant(l)?;
+        if let Kind::Fc(Fc { quant: Some(cq), bias, act, .. }) = &m.r.kind {
+            let q = self.prog.requant(cq, *bias, ch, act.i8()?)?;
             for (o, (y, &a)) in as_i8_mut(out).iter_mut().zip(as_i32(acc)?).enumerate() {
                 let v = if q.single_rounding {
                     crate::quant::mul_ruy(a, q.mult[o], q.shift[o])
@@ -975,17 +850,16 @@ impl Walk<'_, '_, '_> {
                 };
                 *y = v.wrapping_add(q.out_zp).clamp(q.act_min, q.act_max) as i8;
             }
-        } else if m.op == Op::FcF32 {
-            let bias = self.prog.weights_f32(l.u(w::BIAS), ch)?;
-            let act = (l.f(w::ACT_MIN), l.f(w::ACT_MAX));
+        } else if let Kind::Fc(Fc { bias, act, .. }) = &m.r.kind {
+            let bias = self.prog.weights_f32(*bias as usize, ch)?;
+            let act = act.f32()?;
             for ((y, &a), &b) in as_f32_mut(out)?.iter_mut().zip(as_f32(acc)?).zip(bias) {
                 let v = a + b;
                 let v = if v < act.0 { act.0 } else { v };
                 *y = if v > act.1 { act.1 } else { v };
             }
-        } else if m.op == Op::MeanI8 {
-            let (mm, ss) = ops::mean_multiplier(l.i(w::P0), l.i(w::P1), n);
-            let (in_zp, out_zp) = (l.i(w::IN_ZP), l.i(w::OUT_ZP));
+        } else if let Kind::Mean(Mean { arith: MeanArith::I8 { in_zp, out_zp, mult, shift }, .. }) = m.r.kind {
+            let (mm, ss) = ops::mean_multiplier(mult, shift, n);
             for (o, &a) in as_i8_mut(out).iter_mut().zip(as_i32(acc)?) {
                 let shifted = a.wrapping_sub(in_zp.wrapping_mul(n as i32));
                 *o = mul_by_quantized_multiplier(shifted, mm, ss).wrapping_add(out_zp).clamp(-128, 127) as i8;
@@ -1015,6 +889,8 @@ mod tests {
     //! stray write. Small enough to run under Miri.
     use super::*;
     use crate::program::{hdr, HEADER_WORDS, IO_WORDS, MAGIC, VERSION};
+    use crate::record::{Act, ChannelQuant, Conv, Pool, PoolKind};
+    use crate::spatial::Geom;
 
     #[repr(C, align(16))]
     struct Blob([u8; 2048]);
@@ -1031,19 +907,17 @@ mod tests {
     }
 
     fn dw_layer(out: usize) -> Layer {
-        let mut l = Layer::new(Op::DwConvI8);
-        let g = Geom { in_h: H, in_w: W, in_c: C, out_h: H, out_w: W, out_c: C, kh: 3, kw: 3, stride_h: 1, stride_w: 1, dil_h: 1, dil_w: 1, pad_top: 1, pad_left: 1 };
-        l.set_geom(&g).set(w::IN0, 0).set(w::OUT, out as u32).set_i(w::IN_ZP, 2).set_i(w::OUT_ZP, -1);
-        l.set_i(w::ACT_MIN, -128).set_i(w::ACT_MAX, 127).set(w::P0, 1);
-        l.set(w::WEIGHTS, WOFF as u32).set(w::BIAS, WOFF as u32 + 32).set(w::MULT, WOFF as u32 + 48).set(w::SHIFT, WOFF as u32 + 64);
-        l
+        let geom = Geom { in_h: H, in_w: W, in_c: C, out_h: H, out_w: W, out_c: C, kh: 3, kw: 3, stride_h: 1, stride_w: 1, dil_h: 1, dil_w: 1, pad_top: 1, pad_left: 1 };
+        let w = WOFF as u32;
+        let quant = Some(ChannelQuant { mult: w + 48, shift: w + 64, in_zp: 2, out_zp: -1, single_rounding: false });
+        let conv = Conv { geom, depthwise: true, depth_multiplier: 1, input_major: false, weights: w, bias: w + 32, quant, act: Act::I8 { min: -128, max: 127 } };
+        Record { out: out as u32, ..Record::new(Kind::Conv(conv)) }.encode()
     }
 
     fn pool_layer(inp: usize, out: usize) -> Layer {
-        let mut l = Layer::new(Op::MaxPoolI8);
-        let g = Geom { in_h: H, in_w: W, in_c: C, out_h: H - 1, out_w: W - 1, out_c: C, kh: 2, kw: 2, stride_h: 1, stride_w: 1, dil_h: 1, dil_w: 1, pad_top: 0, pad_left: 0 };
-        l.set_geom(&g).set(w::IN0, inp as u32).set(w::OUT, out as u32).set_i(w::ACT_MIN, -128).set_i(w::ACT_MAX, 127);
-        l
+        let geom = Geom { in_h: H, in_w: W, in_c: C, out_h: H - 1, out_w: W - 1, out_c: C, kh: 2, kw: 2, stride_h: 1, stride_w: 1, dil_h: 1, dil_w: 1, pad_top: 0, pad_left: 0 };
+        let pool = Pool { geom, kind: PoolKind::Max, act: Act::I8 { min: -128, max: 127 } };
+        Record { in0: inp as u32, out: out as u32, ..Record::new(Kind::Pool(pool)) }.encode()
     }
 
     /// Header, io (input at 0, output at 128), weights; `n_layers` records at word 32.

@@ -17,6 +17,7 @@ pub mod fused;
 pub mod ops;
 pub mod program;
 pub mod quant;
+pub mod record;
 pub mod spatial;
 pub mod view;
 
@@ -24,6 +25,7 @@ pub mod view;
 mod tests;
 
 pub use program::{IoSpec, Layer, Op, Program};
+pub use record::{Kind, Record, Streaming};
 pub use spatial::{Geom, Requant};
 pub use view::{InView, OutWindow};
 

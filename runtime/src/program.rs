@@ -15,10 +15,20 @@
 //!
 //! The blob must be loaded at a 4-byte-aligned address (16 recommended); the arena too.
 
-use crate::ops::{self, AddParams};
-use crate::spatial::{self, Geom, Requant};
-use crate::view::{InView, OutWindow};
+use crate::record::{ChannelQuant, Footprint, Record};
+use crate::spatial::{Geom, Requant};
 use crate::Error;
+
+/// A decode error of layer `i`, with the layer named.
+fn layer_error(e: Error, i: usize) -> Error {
+    match e {
+        Error::UnknownOp { op, .. } => Error::UnknownOp { layer: i, op },
+        Error::BadGeometry => Error::BadLayer { layer: i, what: "geometry" },
+        Error::BadParams(what) => Error::BadLayer { layer: i, what },
+        Error::OutOfBounds { what, .. } => Error::OutOfBounds { layer: i, what },
+        e => e,
+    }
+}
 
 pub const MAGIC: [u8; 4] = *b"MSFR";
 pub const VERSION: u32 = 1;
@@ -170,11 +180,6 @@ impl Op {
             _ => return None,
         })
     }
-
-    fn is_spatial(self) -> bool {
-        use Op::*;
-        matches!(self, ConvI8 | DwConvI8 | AvgPoolI8 | MaxPoolI8 | PadI8 | ConvF32 | DwConvF32 | AvgPoolF32 | MaxPoolF32 | PadF32)
-    }
 }
 
 /// Element type codes used in io records.
@@ -282,123 +287,6 @@ impl Layer {
         }
         b
     }
-
-    /// Bytes this layer reads from IN0 / IN1 and writes to OUT, and the weights it reads as
-    /// `(offset word, bytes, element size)`. Computed in u64: corrupted sizes cannot overflow.
-    fn footprint(&self, op: Op) -> Result<Footprint, Error> {
-        use Op::*;
-        let u = |i: usize| self.words[i] as u64;
-        let (n, rows) = (u(w::IN_C), u(w::IN_H));
-        let spatial_in = u(w::IN_H) * u(w::IN_W) * u(w::IN_C);
-        let spatial_out = u(w::OUT_H) * u(w::OUT_W) * u(w::OUT_C);
-        let taps = u(w::KH) * u(w::KW);
-        let oc = u(w::OUT_C);
-        let mut f = Footprint::default();
-        match op {
-            ConvI8 | DwConvI8 => {
-                f.in0 = spatial_in;
-                f.out = spatial_out;
-                let wn = if op == ConvI8 { oc * taps * u(w::IN_C) } else { oc * taps };
-                f.weights = [(w::WEIGHTS, wn, 1), (w::BIAS, oc * 4, 4), (w::MULT, oc * 4, 4), (w::SHIFT, oc * 4, 4)];
-            }
-            ConvF32 | DwConvF32 => {
-                f.in0 = spatial_in * 4;
-                f.out = spatial_out * 4;
-                let wn = if op == ConvF32 { oc * taps * u(w::IN_C) } else { oc * taps };
-                f.weights[0] = (w::WEIGHTS, wn * 4, 4);
-                f.weights[1] = (w::BIAS, oc * 4, 4);
-            }
-            AvgPoolI8 | MaxPoolI8 | PadI8 => {
-                f.in0 = spatial_in;
-                f.out = spatial_out;
-            }
-            AvgPoolF32 | MaxPoolF32 | PadF32 => {
-                f.in0 = spatial_in * 4;
-                f.out = spatial_out * 4;
-            }
-            FcI8 => {
-                f.in0 = rows * n;
-                f.out = rows * oc;
-                f.weights = [(w::WEIGHTS, oc * n, 1), (w::BIAS, oc * 4, 4), (w::MULT, oc * 4, 4), (w::SHIFT, oc * 4, 4)];
-            }
-            FcF32 => {
-                f.in0 = rows * n * 4;
-                f.out = rows * oc * 4;
-                f.weights[0] = (w::WEIGHTS, oc * n * 4, 4);
-                f.weights[1] = (w::BIAS, oc * 4, 4);
-            }
-            AddI8 => {
-                f.in0 = n;
-                f.in1 = n;
-                f.out = n;
-                f.weights[0] = (w::MULT, 24, 4);
-            }
-            AddF32 => {
-                f.in0 = n * 4;
-                f.in1 = n * 4;
-                f.out = n * 4;
-            }
-            MeanI8 => {
-                f.in0 = spatial_in;
-                f.out = n;
-            }
-            MeanF32 => {
-                f.in0 = spatial_in * 4;
-                f.out = n * 4;
-            }
-            SoftmaxI8 => {
-                f.in0 = rows * n;
-                f.out = rows * n;
-            }
-            SoftmaxLutI8 => {
-                f.in0 = rows * n;
-                f.out = rows * n;
-                f.weights[0] = (w::WEIGHTS, 256 * 4, 4);
-            }
-            SoftmaxF32 => {
-                f.in0 = rows * n * 4;
-                f.out = rows * n * 4;
-            }
-            LutI8 => {
-                f.in0 = n;
-                f.out = n;
-                f.weights[0] = (w::WEIGHTS, 256, 1);
-            }
-            RequantI8 | ClampI8 => {
-                f.in0 = n;
-                f.out = n;
-            }
-            ClampF32 | LogisticF32 => {
-                f.in0 = n * 4;
-                f.out = n * 4;
-            }
-            Quantize => {
-                f.in0 = n * 4;
-                f.out = n;
-            }
-            Dequantize => {
-                f.in0 = n;
-                f.out = n * 4;
-            }
-            Copy | CopyRequantI8 => {
-                let (r, len, ss, ds) = (u(w::P0), u(w::P1), u(w::P2), u(w::P3));
-                if r > 0 && len > 0 {
-                    f.in0 = (r - 1) * ss + len;
-                    f.out = (r - 1) * ds + len;
-                }
-            }
-        }
-        Ok(f)
-    }
-}
-
-#[derive(Default)]
-struct Footprint {
-    in0: u64,
-    in1: u64,
-    out: u64,
-    /// (word index of the offset, byte length, alignment); zero length = unused.
-    weights: [(usize, u64, u64); 4],
 }
 
 fn rd(blob: &[u8], word: usize) -> u32 {
@@ -514,36 +402,42 @@ impl<'a> Program<'a> {
         Some(Layer { words })
     }
 
+    /// The decoded record of layer `i`.
+    pub fn record(&self, i: usize) -> Result<Record, Error> {
+        let l = self.layer(i).ok_or(Error::Truncated("layer index"))?;
+        Record::decode(&l).map_err(|e| layer_error(e, i))
+    }
+
     fn validate_layer(&self, i: usize) -> Result<(), Error> {
-        let l = self.layer(i).ok_or(Error::Truncated("layer"))?;
-        let op = l.op().ok_or(Error::UnknownOp { layer: i, op: l.words[w::OP] })?;
-        if op.is_spatial() {
-            l.geom().validate().map_err(|_| Error::BadLayer { layer: i, what: "geometry" })?;
-        }
-        let f = l.footprint(op)?;
+        let r = self.record(i)?;
+        let f = r.footprint();
         let arena = self.arena_size as u64;
-        let range = |word: usize, len: u64| -> Result<(u64, u64), Error> {
-            let s = l.words[word] as u64;
+        let range = |start: u32, len: u64| -> Result<(u64, u64), Error> {
+            let s = start as u64;
             if len > 0 && s + len > arena {
                 return Err(Error::OutOfBounds { layer: i, what: "tensor outside the arena" });
             }
             Ok((s, s + len))
         };
-        let out = range(w::OUT, f.out)?;
-        for (word, len) in [(w::IN0, f.in0), (w::IN1, f.in1)] {
-            let r = range(word, len)?;
-            if len > 0 && f.out > 0 && r.0 < out.1 && out.0 < r.1 {
+        let out = range(r.out, f.out)?;
+        for (start, len) in [(r.in0, f.in0), (r.in1, f.in1)] {
+            let x = range(start, len)?;
+            if len > 0 && f.out > 0 && x.0 < out.1 && out.0 < x.1 {
                 return Err(Error::BadLayer { layer: i, what: "input overlaps output" });
             }
         }
+        self.check_weights(&f).map_err(|e| layer_error(e, i))
+    }
+
+    /// Every weights item of a footprint inside the weights section and aligned.
+    pub(crate) fn check_weights(&self, f: &Footprint) -> Result<(), Error> {
         let (ws, we) = (self.weights_off as u64, (self.weights_off + self.weights_len) as u64);
-        for (word, len, align) in f.weights {
+        for (s, len, align) in f.weights {
             if len == 0 {
                 continue;
             }
-            let s = l.words[word] as u64;
             if s < ws || s + len > we {
-                return Err(Error::OutOfBounds { layer: i, what: "weights outside the weights section" });
+                return Err(Error::OutOfBounds { layer: usize::MAX, what: "weights outside the weights section" });
             }
             if s % align != 0 {
                 return Err(Error::Misaligned("weights item"));
@@ -569,17 +463,16 @@ impl<'a> Program<'a> {
     }
 
     /// The requantisation data of an int8 CONV / DWCONV / FC layer.
-    pub fn requant(&self, l: &Layer) -> Result<Requant<'a>, Error> {
-        let oc = l.u(w::OUT_C);
+    pub fn requant(&self, q: &ChannelQuant, bias: u32, channels: usize, act: (i32, i32)) -> Result<Requant<'a>, Error> {
         Ok(Requant {
-            bias: self.weights_i32(l.u(w::BIAS), oc)?,
-            mult: self.weights_i32(l.u(w::MULT), oc)?,
-            shift: self.weights_i32(l.u(w::SHIFT), oc)?,
-            in_zp: l.i(w::IN_ZP),
-            out_zp: l.i(w::OUT_ZP),
-            act_min: l.i(w::ACT_MIN),
-            act_max: l.i(w::ACT_MAX),
-            single_rounding: l.words[w::P1] & 1 != 0,
+            bias: self.weights_i32(bias as usize, channels)?,
+            mult: self.weights_i32(q.mult as usize, channels)?,
+            shift: self.weights_i32(q.shift as usize, channels)?,
+            in_zp: q.in_zp,
+            out_zp: q.out_zp,
+            act_min: act.0,
+            act_max: act.1,
+            single_rounding: q.single_rounding,
         })
     }
 
@@ -600,148 +493,17 @@ impl<'a> Program<'a> {
         if arena.as_ptr() as usize % 4 != 0 {
             return Err(Error::Misaligned("arena (needs 4-byte alignment)"));
         }
-        let l = self.layer(i).ok_or(Error::Truncated("layer index"))?;
-        let op = l.op().ok_or(Error::UnknownOp { layer: i, op: l.words[w::OP] })?;
-        let f = l.footprint(op)?;
-        let (out, in0, in1) = split(arena, &l, &f).map_err(|_| Error::OutOfBounds { layer: i, what: "tensor ranges" })?;
-        self.exec(op, &l, in0, in1, out).map_err(|e| e.at(i))
-    }
-
-    fn exec(&self, op: Op, l: &Layer, in0: &[u8], in1: &[u8], out: &mut [u8]) -> Result<(), Error> {
-        use Op::*;
-        let g = l.geom();
-        let act_i = (l.i(w::ACT_MIN), l.i(w::ACT_MAX));
-        let act_f = (l.f(w::ACT_MIN), l.f(w::ACT_MAX));
-        let n = l.u(w::IN_C);
-        match op {
-            ConvI8 | DwConvI8 => {
-                let input = InView::whole(as_i8(in0), g.in_h, g.in_w, g.in_c);
-                let mut o = OutWindow::whole(as_i8_mut(out), g.out_h, g.out_w, g.out_c);
-                let q = self.requant(l)?;
-                if op == ConvI8 {
-                    let wts = self.weights_i8(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw * g.in_c)?;
-                    if l.words[w::P2] == 1 {
-                        spatial::conv_io_i8(&g, &input, wts, &q, &mut o)
-                    } else {
-                        spatial::conv_i8(&g, &input, wts, &q, &mut o)
-                    }
-                } else {
-                    let wts = self.weights_i8(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw)?;
-                    spatial::dwconv_i8(&g, l.u(w::P0), &input, wts, &q, &mut o)
-                }
-            }
-            ConvF32 | DwConvF32 => {
-                let input = InView::whole(as_f32(in0)?, g.in_h, g.in_w, g.in_c);
-                let mut o = OutWindow::whole(as_f32_mut(out)?, g.out_h, g.out_w, g.out_c);
-                let bias = self.weights_f32(l.u(w::BIAS), g.out_c)?;
-                if op == ConvF32 {
-                    let wts = self.weights_f32(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw * g.in_c)?;
-                    if l.words[w::P2] == 1 {
-                        spatial::conv_io_f32(&g, &input, wts, bias, act_f, &mut o)
-                    } else {
-                        spatial::conv_f32(&g, &input, wts, bias, act_f, &mut o)
-                    }
-                } else {
-                    let wts = self.weights_f32(l.u(w::WEIGHTS), g.out_c * g.kh * g.kw)?;
-                    spatial::dwconv_f32(&g, l.u(w::P0), &input, wts, bias, act_f, &mut o)
-                }
-            }
-            AvgPoolI8 | MaxPoolI8 | PadI8 => {
-                let input = InView::whole(as_i8(in0), g.in_h, g.in_w, g.in_c);
-                let mut o = OutWindow::whole(as_i8_mut(out), g.out_h, g.out_w, g.out_c);
-                match op {
-                    AvgPoolI8 => spatial::avgpool_i8(&g, &input, act_i, &mut o),
-                    MaxPoolI8 => spatial::maxpool_i8(&g, &input, act_i, &mut o),
-                    _ => spatial::pad(&g, &input, l.i(w::P0) as i8, &mut o),
-                }
-            }
-            AvgPoolF32 | MaxPoolF32 | PadF32 => {
-                let input = InView::whole(as_f32(in0)?, g.in_h, g.in_w, g.in_c);
-                let mut o = OutWindow::whole(as_f32_mut(out)?, g.out_h, g.out_w, g.out_c);
-                match op {
-                    AvgPoolF32 => spatial::avgpool_f32(&g, &input, act_f, &mut o),
-                    MaxPoolF32 => spatial::maxpool_f32(&g, &input, act_f, &mut o),
-                    _ => spatial::pad(&g, &input, l.f(w::P0), &mut o),
-                }
-            }
-            FcI8 => {
-                let (rows, oc) = (l.u(w::IN_H), l.u(w::OUT_C));
-                let wts = self.weights_i8(l.u(w::WEIGHTS), oc * n)?;
-                ops::fc_i8(rows, n, oc, as_i8(in0), wts, &self.requant(l)?, as_i8_mut(out))
-            }
-            FcF32 => {
-                let (rows, oc) = (l.u(w::IN_H), l.u(w::OUT_C));
-                let wts = self.weights_f32(l.u(w::WEIGHTS), oc * n)?;
-                let bias = self.weights_f32(l.u(w::BIAS), oc)?;
-                ops::fc_f32(rows, n, oc, as_f32(in0)?, wts, bias, act_f, as_f32_mut(out)?)
-            }
-            AddI8 => {
-                let m = self.weights_i32(l.u(w::MULT), 6)?;
-                let p = AddParams {
-                    in1_zp: l.i(w::IN_ZP),
-                    in2_zp: l.i(w::P0),
-                    out_zp: l.i(w::OUT_ZP),
-                    left_shift: l.i(w::P1),
-                    in1_mult: m[0],
-                    in1_shift: m[1],
-                    in2_mult: m[2],
-                    in2_shift: m[3],
-                    out_mult: m[4],
-                    out_shift: m[5],
-                    act_min: act_i.0,
-                    act_max: act_i.1,
-                };
-                ops::add_i8(&p, as_i8(in0), as_i8(in1), as_i8_mut(out))
-            }
-            AddF32 => ops::add_f32(as_f32(in0)?, as_f32(in1)?, act_f, as_f32_mut(out)?),
-            MeanI8 => ops::mean_hw_i8(
-                l.u(w::IN_H),
-                l.u(w::IN_W),
-                n,
-                as_i8(in0),
-                l.i(w::IN_ZP),
-                l.i(w::OUT_ZP),
-                l.i(w::P0),
-                l.i(w::P1),
-                as_i8_mut(out),
-            ),
-            MeanF32 => ops::mean_hw_f32(l.u(w::IN_H), l.u(w::IN_W), n, as_f32(in0)?, as_f32_mut(out)?),
-            SoftmaxI8 => ops::softmax_i8(l.u(w::IN_H), n, as_i8(in0), l.i(w::P0), l.i(w::P1), l.i(w::P2), as_i8_mut(out)),
-            SoftmaxLutI8 => ops::softmax_lut_i8(
-                l.u(w::IN_H),
-                n,
-                as_i8(in0),
-                self.weights_f32(l.u(w::WEIGHTS), 256)?,
-                l.f(w::P0),
-                l.i(w::OUT_ZP),
-                as_i8_mut(out),
-            ),
-            SoftmaxF32 => ops::softmax_f32(l.u(w::IN_H), n, l.f(w::P0), as_f32(in0)?, as_f32_mut(out)?),
-            LutI8 => ops::lut_i8(self.weights_i8(l.u(w::WEIGHTS), 256)?, as_i8(in0), as_i8_mut(out)),
-            RequantI8 => ops::requant_i8(l.i(w::IN_ZP), l.i(w::OUT_ZP), l.i(w::P0), l.i(w::P1), as_i8(in0), as_i8_mut(out)),
-            ClampI8 => ops::clamp_i8(act_i.0, act_i.1, as_i8(in0), as_i8_mut(out)),
-            ClampF32 => ops::clamp_f32_slice(act_f.0, act_f.1, as_f32(in0)?, as_f32_mut(out)?),
-            LogisticF32 => ops::logistic_f32(as_f32(in0)?, as_f32_mut(out)?),
-            Quantize => ops::quantize_f32_i8(l.f(w::P0), l.i(w::OUT_ZP), as_f32(in0)?, as_i8_mut(out)),
-            Dequantize => ops::dequantize_i8_f32(l.f(w::P0), l.i(w::IN_ZP), as_i8(in0), as_f32_mut(out)?),
-            Copy => ops::strided_copy(l.u(w::P0), l.u(w::P1), in0, l.u(w::P2), out, l.u(w::P3)),
-            CopyRequantI8 => ops::strided_requant_i8(
-                l.u(w::P0),
-                l.u(w::P1),
-                as_i8(in0),
-                l.u(w::P2),
-                as_i8_mut(out),
-                l.u(w::P3),
-                (l.f(w::IN_H), l.f(w::IN_W), l.i(w::OUT_ZP)),
-            ),
-        }
+        let r = self.record(i)?;
+        let f = r.footprint();
+        let (out, in0, in1) = split(arena, &r, &f).map_err(|_| Error::OutOfBounds { layer: i, what: "tensor ranges" })?;
+        r.run_whole(self, in0, in1, out).map_err(|e| e.at(i))
     }
 }
 
 /// Split the arena into the layer's output (mutable) and its inputs (shared). Inputs and output
 /// are disjoint (checked by `parse`); an input may lie before or after the output.
-fn split<'s>(arena: &'s mut [u8], l: &Layer, f: &Footprint) -> Result<(&'s mut [u8], &'s [u8], &'s [u8]), ()> {
-    let os = l.u(w::OUT);
+fn split<'s>(arena: &'s mut [u8], r: &Record, f: &Footprint) -> Result<(&'s mut [u8], &'s [u8], &'s [u8]), ()> {
+    let os = r.out as usize;
     let oe = os.checked_add(f.out as usize).ok_or(())?;
     if oe > arena.len() {
         return Err(());
@@ -763,8 +525,8 @@ fn split<'s>(arena: &'s mut [u8], l: &Layer, f: &Footprint) -> Result<(&'s mut [
             Err(())
         }
     };
-    let in0 = pick(l.u(w::IN0), f.in0)?;
-    let in1 = pick(l.u(w::IN1), f.in1)?;
+    let in0 = pick(r.in0 as usize, f.in0)?;
+    let in1 = pick(r.in1 as usize, f.in1)?;
     Ok((out, in0, in1))
 }
 

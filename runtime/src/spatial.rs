@@ -667,6 +667,14 @@ fn pool_taps(g: &Geom, y: usize, x: usize) -> (usize, usize, usize, usize) {
     (y_lo, y_hi.max(y_lo), x_lo, x_hi.max(x_lo))
 }
 
+/// An int8 activation range the clamps can use (`i32::clamp` needs min <= max).
+fn check_act_i8(act: (i32, i32)) -> Result<(), Error> {
+    if act.0 > act.1 || act.0 < -128 || act.1 > 127 {
+        return Err(Error::BadParams("int8 activation range"));
+    }
+    Ok(())
+}
+
 fn check_pool(g: &Geom) -> Result<(), Error> {
     if g.in_c != g.out_c || g.dil_h != 1 || g.dil_w != 1 {
         return Err(Error::BadParams("pool needs in_c == out_c and no dilation"));
@@ -676,6 +684,7 @@ fn check_pool(g: &Geom) -> Result<(), Error> {
 
 /// AVERAGE_POOL_2D int8: the mean of the taps inside the map, rounded half away from zero.
 pub fn avgpool_i8(g: &Geom, input: &InView<i8>, act: (i32, i32), out: &mut OutWindow<i8>) -> Result<(), Error> {
+    check_act_i8(act)?;
     g.check_io(input, out)?;
     check_pool(g)?;
     let c = g.in_c;
@@ -710,8 +719,9 @@ pub fn avgpool_i8(g: &Geom, input: &InView<i8>, act: (i32, i32), out: &mut OutWi
     Ok(())
 }
 
-/// MAX_POOL_2D int8 (then the activation clamp).
-pub fn maxpool_i8(g: &Geom, input: &InView<i8>, act: (i32, i32), out: &mut OutWindow<i8>) -> Result<(), Error> {
+/// MAX_POOL_2D of either element type: the largest tap inside the map, then the activation.
+/// One kernel for int8 and float32: the arithmetic is a comparison in both.
+fn maxpool<T: Copy + PartialOrd>(g: &Geom, input: &InView<T>, lowest: T, act: impl Fn(T) -> T, out: &mut OutWindow<T>) -> Result<(), Error> {
     g.check_io(input, out)?;
     check_pool(g)?;
     let c = g.in_c;
@@ -719,7 +729,7 @@ pub fn maxpool_i8(g: &Geom, input: &InView<i8>, act: (i32, i32), out: &mut OutWi
         for x in out.x0..out.x1 {
             let (y_lo, y_hi, x_lo, x_hi) = pool_taps(g, y, x);
             let opx = out.pixel_mut(y, x, c);
-            opx.fill(i8::MIN);
+            opx.fill(lowest);
             for iy in y_lo..y_hi {
                 for ix in x_lo..x_hi {
                     for (o, &v) in opx.iter_mut().zip(input.pixel(iy, ix)) {
@@ -730,11 +740,17 @@ pub fn maxpool_i8(g: &Geom, input: &InView<i8>, act: (i32, i32), out: &mut OutWi
                 }
             }
             for o in opx.iter_mut() {
-                *o = (*o as i32).clamp(act.0, act.1) as i8;
+                *o = act(*o);
             }
         }
     }
     Ok(())
+}
+
+/// MAX_POOL_2D int8 (then the activation clamp).
+pub fn maxpool_i8(g: &Geom, input: &InView<i8>, act: (i32, i32), out: &mut OutWindow<i8>) -> Result<(), Error> {
+    check_act_i8(act)?;
+    maxpool(g, input, i8::MIN, |v| (v as i32).clamp(act.0, act.1) as i8, out)
 }
 
 /// AVERAGE_POOL_2D float32.
@@ -765,29 +781,7 @@ pub fn avgpool_f32(g: &Geom, input: &InView<f32>, act: (f32, f32), out: &mut Out
 
 /// MAX_POOL_2D float32.
 pub fn maxpool_f32(g: &Geom, input: &InView<f32>, act: (f32, f32), out: &mut OutWindow<f32>) -> Result<(), Error> {
-    g.check_io(input, out)?;
-    check_pool(g)?;
-    let c = g.in_c;
-    for y in out.y0..out.y1 {
-        for x in out.x0..out.x1 {
-            let (y_lo, y_hi, x_lo, x_hi) = pool_taps(g, y, x);
-            let opx = out.pixel_mut(y, x, c);
-            opx.fill(f32::MIN);
-            for iy in y_lo..y_hi {
-                for ix in x_lo..x_hi {
-                    for (o, &v) in opx.iter_mut().zip(input.pixel(iy, ix)) {
-                        if v > *o {
-                            *o = v;
-                        }
-                    }
-                }
-            }
-            for o in opx.iter_mut() {
-                *o = clamp_f32(*o, act);
-            }
-        }
-    }
-    Ok(())
+    maxpool(g, input, f32::MIN, |v| clamp_f32(v, act), out)
 }
 
 /// PAD on height and width with a constant (the zero point for int8, 0.0 for float32). The

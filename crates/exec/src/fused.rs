@@ -8,7 +8,8 @@ use super::{assemble, lower_op, nhwc, StageTable, AlignedBuf, Compiled, ExecErro
 use msf_model::{Graph, OpKind, TensorId};
 use msf_plan::{BufferRole, EdgeKind, Mode, Plan, StageKind, Tail};
 use msf_runtime::fused::{f, kind, FusedProgram, Stats, MAX_OPS, OP_WORDS, STAGE_WORDS, WHOLE};
-use msf_runtime::program::{w, Layer, Op, LAYER_WORDS};
+use msf_runtime::program::LAYER_WORDS;
+use msf_runtime::record::{Copy, Kind, Record};
 use std::collections::HashMap;
 
 type Result<T> = std::result::Result<T, ExecError>;
@@ -121,10 +122,9 @@ pub(crate) fn lower_plan(g: &Graph, plan: &Plan, kernels: Kernels, stage_table: 
                     if xl != yl {
                         return Err(super::unsupported(g, i, "RESHAPE changes the byte size"));
                     }
-                    let mut l = Layer::new(Op::Copy);
-                    l.set(w::TAG, y as u32).set(w::IN0, xo as u32).set(w::OUT, yo as u32);
-                    l.set(w::P0, 1).set(w::P1, xl as u32).set(w::P2, xl as u32).set(w::P3, xl as u32);
-                    layers.push(PendingLayer { layer: l, weight_words: vec![] });
+                    let copy = Copy { rows: 1, len: xl as u32, src_stride: xl as u32, dst_stride: xl as u32, requant: None };
+                    let record = Record { tag: y as u32, in0: xo as u32, in1: 0, out: yo as u32, kind: Kind::Copy(copy) };
+                    layers.push(PendingLayer { record });
                 } else {
                     lower_op(g, i, &lower_place, kernels, &mut wts, &mut layers)?;
                 }
@@ -202,7 +202,7 @@ pub(crate) fn lower_plan(g: &Graph, plan: &Plan, kernels: Kernels, stage_table: 
             }
             let es = g.tensors[y].dtype.size().ok_or_else(|| err("output dtype"))?;
             fw[f::ES] = es as u32;
-            let mut layer = pl.layer;
+            let mut record = pl.record;
             if i == st.last_op && st.iterative_tail() {
                 fw[f::OUT_MODE] = 2;
                 let c = g.tensors[y].num_elements();
@@ -228,19 +228,19 @@ pub(crate) fn lower_plan(g: &Graph, plan: &Plan, kernels: Kernels, stage_table: 
                     fw[f::OUT_MODE] = 0;
                     fw[f::RING_ROWS] = r.rows as u32;
                     fw[f::RING_COLS] = r.cols as u32;
-                    layer.set(w::OUT, r.offset as u32);
+                    record.out = r.offset as u32;
                 }
             }
             let at = stage_words.len();
-            stage_words.extend_from_slice(&layer.words);
+            stage_words.extend_from_slice(&record.encode().words);
             stage_words.extend_from_slice(&fw);
-            stage_wfix.extend(pl.weight_words.iter().map(|&wi| at + wi));
+            stage_wfix.extend(record.weight_words().map(|wi| at + wi));
         }
         debug_assert_eq!(stage_words.len() - base, STAGE_WORDS + n * (LAYER_WORDS + OP_WORDS));
     }
 
     let stages = stage_table.then(|| StageTable { words: stage_words, weight_words: stage_wfix, n_stages: plan.stages.len() });
-    let blob = assemble(g, &placement, plan.arena_size, &mut layers, stages, &wts)?;
+    let blob = assemble(g, &placement, plan.arena_size, &layers, stages, &wts)?;
     Ok(Compiled {
         blob,
         arena_size: plan.arena_size,

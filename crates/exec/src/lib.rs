@@ -109,7 +109,7 @@ pub(crate) fn assemble(
     g: &Graph,
     placement: &HashMap<TensorId, (usize, usize)>,
     arena_size: usize,
-    layers: &mut [PendingLayer],
+    layers: &[PendingLayer],
     stages: Option<StageTable>,
     wts: &Weights,
 ) -> Result<Vec<u8>> {
@@ -156,12 +156,9 @@ pub(crate) fn assemble(
             put(&mut blob, base + j, v);
         }
     }
-    for (k, pl) in layers.iter_mut().enumerate() {
-        for &wi in &pl.weight_words {
-            pl.layer.words[wi] += weights_off as u32;
-        }
+    for (k, pl) in layers.iter().enumerate() {
         let o = layers_off + k * LAYER_WORDS * 4;
-        blob[o..o + LAYER_WORDS * 4].copy_from_slice(&pl.layer.to_bytes());
+        blob[o..o + LAYER_WORDS * 4].copy_from_slice(&pl.encode_at(weights_off as u32).to_bytes());
     }
     if let Some(mut st) = stages {
         put(&mut blob, msf_runtime::fused::hdr_words::N_STAGES, st.n_stages as u32);
