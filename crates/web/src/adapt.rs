@@ -19,6 +19,12 @@ impl PlanState {
         PlanState { planner: msf_plan::Planner::new(graph, mode).map_err(|e| e.to_string()), front: None, mode }
     }
 
+    /// A planner that refuses the graph with `why` (tests: the layer-by-layer fallback).
+    #[cfg(test)]
+    pub fn refused(why: &str) -> PlanState {
+        PlanState { planner: Err(why.to_string()), front: None, mode: Mode::Full }
+    }
+
     pub fn is_paper(&self) -> bool {
         self.mode == Mode::Paper
     }
@@ -42,8 +48,32 @@ impl PlanState {
     }
 }
 
+/// A Plan the page computed and shows, kept beside its view: the download runs exactly it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub plan: msf_plan::Plan,
+    /// The firmware runs it layer by layer: the paper's cost model (figures only, no runnable
+    /// schedule) and the layer-by-layer Plan of a model the planner refuses (which is what
+    /// `msf_exec::compile` lowers). Otherwise the planner's full-mode Plan runs stage by stage.
+    pub layer_by_layer: bool,
+}
+
+impl Schedule {
+    /// The layer-by-layer Plan of `graph` (every op its own stage, RESHAPE aliased).
+    pub fn layerwise(graph: &Graph) -> Schedule {
+        Schedule { plan: msf_plan::layer_by_layer(graph), layer_by_layer: true }
+    }
+
+    /// What the view of this schedule is.
+    pub fn view(&self, graph: &Graph, budget: Option<u64>, objective: String) -> PlanView {
+        to_view(graph, &self.plan, budget, objective, self.plan.mode == Mode::Paper)
+    }
+}
+
 pub struct Planned {
     pub plan: PlanView,
+    /// The Plan `plan` shows.
+    pub schedule: Schedule,
     pub pareto: Vec<ParetoPoint>,
     pub chosen: Option<usize>,
     pub notes: Vec<String>,
@@ -60,9 +90,10 @@ pub fn plan(state: &mut PlanState, graph: &Graph, budget: Option<u64>, max_overh
         {
             // The planner refuses this graph (an op it cannot fuse or run): show the model and
             // its unfused schedule anyway.
-            let plan = crate::baseline::layerwise(graph, budget);
+            let schedule = Schedule::layerwise(graph);
+            let plan = crate::baseline::view(graph, &schedule, budget);
             let what = if state.is_paper() { "the paper's cost model" } else { "the planner" };
-            return Ok(Planned { plan, pareto: Vec::new(), chosen: None, notes: vec![format!("{what} cannot plan this model: {e}; showing the layer-by-layer schedule")] });
+            return Ok(Planned { plan, schedule, pareto: Vec::new(), chosen: None, notes: vec![format!("{what} cannot plan this model: {e}; showing the layer-by-layer schedule")] });
         }
     };
     progress("sweeping the RAM/compute Pareto front", 0.3);
@@ -89,11 +120,11 @@ pub fn plan(state: &mut PlanState, graph: &Graph, budget: Option<u64>, max_overh
         }
         Err(e) => return Err(e.to_string()),
     };
-    let plan = planner.build(&graph.name, &path, &opts(constraint));
-    let view = to_view(graph, &plan, budget, objective, paper);
+    let schedule = Schedule { plan: planner.build(&graph.name, &path, &opts(constraint)), layer_by_layer: paper };
+    let view = schedule.view(graph, budget, objective);
     let pareto = points(&front, paper);
     let chosen = nearest(&pareto, if paper { path.peak_ram_ex } else { path.peak_ram }, path.macs);
-    Ok(Planned { plan: view, pareto, chosen, notes })
+    Ok(Planned { plan: view, schedule, pareto, chosen, notes })
 }
 
 /// The front in the metric the plan was made for.
@@ -109,14 +140,14 @@ fn nearest(front: &[ParetoPoint], peak: u64, macs: u64) -> Option<usize> {
     front.iter().enumerate().min_by_key(|(_, p)| (p.macs.abs_diff(macs), p.peak.abs_diff(peak))).map(|(i, _)| i)
 }
 
-/// The plan of Pareto point `p`: the least compute within its peak is that point.
-pub fn plan_for_point(state: &mut PlanState, graph: &Graph, p: &ParetoPoint, budget: Option<u64>, _progress: &mut dyn FnMut(&str, f64)) -> Result<PlanView, String> {
+/// The plan of Pareto point `p` (the least compute within its peak is that point), and its view.
+pub fn plan_for_point(state: &mut PlanState, graph: &Graph, p: &ParetoPoint, budget: Option<u64>, _progress: &mut dyn FnMut(&str, f64)) -> Result<(PlanView, Schedule), String> {
     let (metric, mode, paper) = (state.metric(), state.mode, state.is_paper());
     let planner = state.planner.as_ref().map_err(|e| e.clone())?;
     let constraint = Constraint::RamBudget { ram_bytes: p.peak };
     let path = planner.solve(constraint, metric).map_err(|e| e.to_string())?;
-    let plan = planner.build(&graph.name, &path, &Options { mode, metric, constraint, pareto: false });
-    Ok(to_view(graph, &plan, budget, format!("Pareto point: {} at F = {:.2}", budget_words(p.peak), p.overhead), paper))
+    let schedule = Schedule { plan: planner.build(&graph.name, &path, &Options { mode, metric, constraint, pareto: false }), layer_by_layer: paper };
+    Ok((schedule.view(graph, budget, format!("Pareto point: {} at F = {:.2}", budget_words(p.peak), p.overhead)), schedule))
 }
 
 /// The planner's Plan as the views see it. Peaks are the plan's own (the arena the firmware
@@ -129,8 +160,10 @@ pub fn to_view(graph: &Graph, plan: &msf_plan::Plan, budget: Option<u64>, object
         .iter()
         .map(|s| {
             let ops: Vec<usize> = (s.first_op..=s.last_op).collect();
-            let reads = |t: usize| ops.iter().any(|&o| graph.ops.get(o).is_some_and(|op| op.inputs.contains(&t)));
-            let writes = |t: usize| ops.iter().any(|&o| graph.ops.get(o).is_some_and(|op| op.outputs.contains(&t)));
+            // A buffer holds its tensor and the RESHAPE aliases of it (layer-by-layer plans).
+            let held = |b: &msf_plan::Buffer| b.tensor.into_iter().chain(b.aliases.iter().copied()).collect::<Vec<_>>();
+            let reads = |b: &msf_plan::Buffer| held(b).iter().any(|t| ops.iter().any(|&o| graph.ops.get(o).is_some_and(|op| op.inputs.contains(t))));
+            let writes = |b: &msf_plan::Buffer| held(b).iter().any(|t| ops.iter().any(|&o| graph.ops.get(o).is_some_and(|op| op.outputs.contains(t))));
             let mut cache_bytes = 0u64;
             let buffers = s
                 .buffers
@@ -139,15 +172,15 @@ pub fn to_view(graph: &Graph, plan: &msf_plan::Plan, budget: Option<u64>, object
                 .map(|b| {
                     let (kind, label) = match b.role {
                         BufferRole::Tensor => {
-                            let t = b.tensor.unwrap_or(usize::MAX);
-                            let kind = if writes(t) {
+                            let kind = if writes(b) {
                                 BufKind::Output
-                            } else if reads(t) {
+                            } else if reads(b) {
                                 BufKind::Input
                             } else {
                                 BufKind::Skip
                             };
-                            (kind, name(b.tensor))
+                            let label = held(b).into_iter().map(|t| name(Some(t))).collect::<Vec<_>>().join(" = ");
+                            (kind, label)
                         }
                         BufferRole::Ring => {
                             cache_bytes += b.size as u64;
@@ -185,30 +218,20 @@ pub fn to_view(graph: &Graph, plan: &msf_plan::Plan, budget: Option<u64>, object
 }
 
 /// The zipped firmware project for `board` running the plan on screen: msf-codegen's
-/// `emit`, the call `msf emit` makes (no test input: codegen's deterministic one).
-/// The view keeps figures, not the Plan, so the Plan is rebuilt: the least compute within the
-/// view's largest stage sum is the plan shown (every plan the page shows is a point of the front). Fused
-/// stages then run through the fused executor and the arena is the plan's peak. A view that no
-/// full-mode plan reproduces (the paper's cost model, or the layer-by-layer fallback for a
-/// model the planner refuses) is emitted layer by layer; the page says which it got.
-pub fn emit_zip(graph: &Graph, view: &PlanView, board: &str) -> Result<Vec<u8>, String> {
-    let plan = plan_of_view(graph, view);
-    let emitted = msf_codegen::board(board).and_then(|b| msf_codegen::emit(graph, b, plan.as_ref(), &msf_codegen::EmitOptions::default()));
-    emitted.map(|e| e.zip).map_err(|e| format!("cannot emit the project for {board}: {e}"))
+/// `emit`, the call `msf emit` makes (no test input: codegen's deterministic one), given
+/// the very Plan the page computed and shows. A full-mode plan runs as planned (fused stages
+/// through the fused executor, arena = the plan's peak); the paper's figures and the
+/// layer-by-layer fallback are emitted layer by layer (the layer-by-layer Plan, which is what
+/// codegen lowers then); the page says which it got.
+pub fn emit_zip(graph: &Graph, schedule: &Schedule, board: &str) -> Result<Vec<u8>, String> {
+    emit_project(graph, schedule, board).map(|e| e.zip)
 }
 
-/// The full-mode Plan a view shows (same stages, peak and MACs), if there is one.
-pub fn plan_of_view(graph: &Graph, view: &PlanView) -> Option<msf_plan::Plan> {
-    let planner = msf_plan::Planner::new(graph, Mode::Full).ok()?;
-    // The solver bounds the largest stage sum of 16-byte-rounded buffers (the plan's
-    // `peak_stage_bytes`), which can exceed the arena (`peak_ram_bytes`): bound that.
-    let stage_peak = view.stages.iter().map(|s| s.buffers.iter().map(|b| b.bytes.next_multiple_of(16)).sum::<u64>()).max().unwrap_or(0);
-    let constraint = Constraint::RamBudget { ram_bytes: stage_peak.max(view.peak_incl_io) };
-    let path = planner.solve(constraint, RamMetric::IoIncluded).ok()?;
-    let plan = planner.build(&graph.name, &path, &Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint, pareto: false });
-    let same_stages = plan.stages.len() == view.stages.len()
-        && plan.stages.iter().zip(&view.stages).all(|(p, v)| (p.kind == StageKind::Fused) == v.fused && v.ops.first() == Some(&p.first_op) && v.ops.last() == Some(&p.last_op));
-    (same_stages && plan.peak_ram_bytes == view.peak_incl_io && plan.macs == view.macs).then_some(plan)
+/// [`emit_zip`] with what it zipped (the firmware and the project).
+pub fn emit_project(graph: &Graph, schedule: &Schedule, board: &str) -> Result<msf_codegen::Emitted, String> {
+    let plan = (!schedule.layer_by_layer).then_some(&schedule.plan);
+    let err = |e: msf_codegen::CodegenError| format!("cannot emit the project for {board}: {e}");
+    msf_codegen::emit(graph, msf_codegen::board(board).map_err(err)?, plan, &msf_codegen::EmitOptions::default()).map_err(err)
 }
 
 /// The fit decision as the page reports it: msf-codegen's [`msf_codegen::fit_with`], the call
@@ -271,8 +294,9 @@ mod tests {
     }
 
     /// Every plan the page can show (least RAM, an overhead bound, a budget, every front point)
-    /// is rebuilt exactly, and its project runs that plan (fused stages through the fused
-    /// executor, arena = the plan's peak).
+    /// is kept with its view, the view shows that Plan's figures, and the download lowers
+    /// exactly that Plan: the project's program is the Plan's, fused stages through the fused
+    /// executor, arena = the plan's peak.
     #[test]
     fn the_download_is_the_plan_on_screen() {
         for name in ["tiny_cnn_int8", "mbv1_w025_96_int8"] {
@@ -284,39 +308,49 @@ mod tests {
         let g = graph(name);
         let mut st = PlanState::new(&g, false);
         let mut quiet = |_: &str, _: f64| {};
-        let mut views = vec![
-            plan(&mut st, &g, None, None, &mut quiet).unwrap(),
-            plan(&mut st, &g, None, Some(1.2), &mut quiet).unwrap(),
-            plan(&mut st, &g, Some(5000), None, &mut quiet).unwrap(),
-        ];
-        let front = views[0].pareto.clone();
-        let mut points = Vec::new();
+        let mut shown: Vec<(PlanView, Schedule)> = [(None, None), (None, Some(1.2)), (Some(5000), None)]
+            .into_iter()
+            .map(|(b, f)| plan(&mut st, &g, b, f, &mut quiet).unwrap())
+            .map(|p| (p.plan, p.schedule))
+            .collect();
+        let front = points(&st.front(), false);
+        assert!(front.len() > 1);
         for p in &front {
-            points.push(plan_for_point(&mut st, &g, p, None, &mut quiet).unwrap());
+            shown.push(plan_for_point(&mut st, &g, p, None, &mut quiet).unwrap());
         }
         let mut any_fused = false;
-        for v in views.drain(..).map(|p| p.plan).chain(points) {
-            let p = plan_of_view(&g, &v).unwrap_or_else(|| panic!("{}: not rebuilt", v.objective));
-            assert_eq!((p.peak_ram_bytes, p.macs), (v.peak_incl_io, v.macs));
+        for (v, s) in &shown {
+            let p = &s.plan;
+            assert!(!s.layer_by_layer && p.mode == Mode::Full);
+            assert_eq!((p.peak_ram_bytes, p.macs, p.stages.len()), (v.peak_incl_io, v.macs, v.stages.len()), "{}", v.objective);
+            for (ps, vs) in p.stages.iter().zip(&v.stages) {
+                assert_eq!(((ps.first_op..=ps.last_op).collect::<Vec<_>>(), ps.kind == StageKind::Fused), (vs.ops.clone(), vs.fused));
+            }
             let fused = v.stages.iter().any(|s| s.fused);
             any_fused |= fused;
-            let proj = msf_codegen::emit(&g, msf_codegen::board("mps2-an386").unwrap(), Some(&p), &Default::default()).unwrap().project;
-            assert_eq!(proj.budget.arena, v.peak_incl_io, "{}", v.objective);
-            let model = String::from_utf8(proj.file("src/model.rs").unwrap().bytes.clone()).unwrap();
+            let e = emit_project(&g, s, "mps2-an386").unwrap();
+            let planned = msf_codegen::firmware(&g, Some(p), None, msf_codegen::Kernels::Reference).unwrap();
+            assert_eq!(e.firmware.program, planned.program, "{}: the download lowers the Plan on screen", v.objective);
+            assert_eq!(e.project.budget.arena, v.peak_incl_io, "{}", v.objective);
+            let model = String::from_utf8(e.project.file("src/model.rs").unwrap().bytes.clone()).unwrap();
             assert_eq!(model.contains("FusedProgram"), fused, "{}", v.objective);
-            assert!(emit_zip(&g, &v, "mps2-an386").is_ok());
+            assert_eq!(emit_zip(&g, s, "mps2-an386").unwrap(), e.zip);
         }
         assert!(any_fused);
     }
 
-    /// The paper's cost model is figures only: its view is not rebuilt, the download runs
-    /// layer by layer.
+    /// The paper's cost model is figures only: its Plan is kept for the views, the download
+    /// runs layer by layer (the layer-by-layer Plan).
     #[test]
     fn a_paper_model_view_downloads_layer_by_layer() {
         let g = graph("paper_mcunet_vww1_80_int8");
         let mut st = PlanState::new(&g, true);
-        let v = plan(&mut st, &g, None, Some(1.3), &mut |_: &str, _: f64| {}).unwrap().plan;
-        assert!(v.stages.iter().any(|s| s.fused));
-        assert!(plan_of_view(&g, &v).is_none());
+        let p = plan(&mut st, &g, None, Some(1.3), &mut |_: &str, _: f64| {}).unwrap();
+        assert!(p.plan.stages.iter().any(|s| s.fused));
+        assert!(p.schedule.layer_by_layer && p.schedule.plan.mode == Mode::Paper);
+        let e = emit_project(&g, &p.schedule, "mps2-an386").unwrap();
+        let lbl = msf_plan::layer_by_layer(&g);
+        assert_eq!(e.project.budget.arena, lbl.peak_ram_bytes);
+        assert_eq!(e.firmware.program, msf_codegen::firmware(&g, None, None, msf_codegen::Kernels::Reference).unwrap().program);
     }
 }

@@ -1,75 +1,31 @@
 //! The unfused, layer-by-layer schedule: every op its own stage, every activation tensor whole.
 //!
-//! It needs nothing but the graph, so the page can show a model (and its vanilla peak) even when
-//! the planner refuses it (opaque ops, dtypes it does not plan). The planner's own stages
-//! replace it whenever the planner succeeds.
+//! It is the planner's layer-by-layer Plan ([`msf_plan::layer_by_layer`]), which needs nothing
+//! but the graph, so the page can show a model (and its vanilla peak) even when the planner
+//! refuses it (opaque ops, dtypes it does not plan); it is also the Plan `msf_exec::compile`
+//! lowers, so the layer-by-layer download reserves exactly the arena shown. The planner's own
+//! stages replace it whenever the planner succeeds.
 
-use crate::planview::{BufKind, Buffer, PlanView, Stage};
-use msf_model::{stats, Graph};
+use crate::adapt::{to_view, Schedule};
+use crate::planview::PlanView;
+use msf_model::Graph;
 
-/// Layer-by-layer schedule. A tensor is live from its producer (or the start, for graph inputs)
-/// to its last consumer (or the end, for graph outputs).
+/// The view of a layer-by-layer schedule.
+pub fn view(graph: &Graph, schedule: &Schedule, budget: Option<u64>) -> PlanView {
+    to_view(graph, &schedule.plan, budget, "layer by layer (no fusion)".into(), false)
+}
+
+/// The layer-by-layer view of `graph`. A tensor is live from its producer (or the start, for
+/// graph inputs) to its last consumer (or the end, for graph outputs); a RESHAPE's output
+/// shares its input's buffer. The peak is the Plan's arena.
 pub fn layerwise(graph: &Graph, budget: Option<u64>) -> PlanView {
-    let n = graph.ops.len();
-    let act = |t: usize| !graph.tensors[t].is_constant();
-    // first/last step each activation tensor is alive.
-    let mut first = vec![usize::MAX; graph.tensors.len()];
-    let mut last = vec![0usize; graph.tensors.len()];
-    for &t in &graph.inputs {
-        first[t] = 0;
-    }
-    for (i, op) in graph.ops.iter().enumerate() {
-        for &t in op.outputs.iter().filter(|&&t| act(t)) {
-            first[t] = first[t].min(i);
-            last[t] = last[t].max(i);
-        }
-        for &t in op.inputs.iter().filter(|&&t| act(t)) {
-            first[t] = first[t].min(i);
-            last[t] = last[t].max(i);
-        }
-    }
-    for &t in &graph.outputs {
-        last[t] = n.saturating_sub(1);
-    }
-    let io = |t: usize| graph.inputs.contains(&t) || graph.outputs.contains(&t);
-    let mut stages = Vec::with_capacity(n);
-    for (i, op) in graph.ops.iter().enumerate() {
-        let mut buffers = Vec::new();
-        let mut seen = Vec::new();
-        for &t in op.inputs.iter().filter(|&&t| act(t)) {
-            if !seen.contains(&t) {
-                seen.push(t);
-                buffers.push(Buffer { label: graph.tensors[t].name.clone(), kind: BufKind::Input, bytes: graph.tensors[t].byte_size() as u64, io: io(t) });
-            }
-        }
-        for &t in op.outputs.iter().filter(|&&t| act(t)) {
-            if !seen.contains(&t) {
-                seen.push(t);
-                buffers.push(Buffer { label: graph.tensors[t].name.clone(), kind: BufKind::Output, bytes: graph.tensors[t].byte_size() as u64, io: io(t) });
-            }
-        }
-        for t in 0..graph.tensors.len() {
-            if first[t] != usize::MAX && first[t] < i && last[t] > i && !seen.contains(&t) && act(t) {
-                buffers.push(Buffer { label: graph.tensors[t].name.clone(), kind: BufKind::Skip, bytes: graph.tensors[t].byte_size() as u64, io: io(t) });
-            }
-        }
-        stages.push(Stage {
-            ops: vec![i],
-            fused: false,
-            tiles: Vec::new(),
-            out_tile: None,
-            cache_bytes: 0,
-            macs: stats::op_stats(graph, i).macs,
-            buffers,
-        });
-    }
-    let vanilla: u64 = stages.iter().map(|s| s.macs).sum();
-    PlanView::finish(stages, vanilla, budget, "layer by layer (no fusion)".into())
+    view(graph, &Schedule::layerwise(graph), budget)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planview::BufKind;
     use crate::testgraph::residual;
 
     #[test]
@@ -87,7 +43,9 @@ mod tests {
         assert_eq!(p.stages[2].buffers.iter().filter(|b| b.kind == BufKind::Skip).count(), 1);
         // op 3: add t1 + t3 -> t4: 3 * 128.
         assert_eq!(p.stages[3].ram(), 384);
-        assert_eq!(p.peak_incl_io, 384);
+        // The peak is the arena the program reserves: greedy-by-size placement leaves a hole
+        // (input 0..192, t1 192..320, t2 0..128, t3 320..448), as msf_exec::compile does.
+        assert_eq!(p.peak_incl_io, 448);
         assert_eq!(p.overhead, 1.0);
         // MACs: conv 4*4*8 * 3*3*3 = 3456; dw 4*4*8*9 = 1152; pw 4*4*8*8 = 1024.
         assert_eq!(p.macs, 3456 + 1152 + 1024);
@@ -96,7 +54,7 @@ mod tests {
     #[test]
     fn budget_sets_fits() {
         let g = residual();
-        assert!(!layerwise(&g, Some(383)).fits);
-        assert!(layerwise(&g, Some(384)).fits);
+        assert!(!layerwise(&g, Some(447)).fits);
+        assert!(layerwise(&g, Some(448)).fits);
     }
 }

@@ -119,6 +119,8 @@ pub struct Session {
     pub graph: Graph,
     pub options: Options,
     pub plan: Option<PlanView>,
+    /// The Plan `plan` shows, as the planner made it: the download lowers exactly this.
+    pub schedule: Option<crate::adapt::Schedule>,
     pub pareto: Vec<ParetoPoint>,
     pub chosen: Option<usize>,
     notes: Vec<String>,
@@ -137,7 +139,7 @@ impl Session {
             return Err(format!("{name} has no ops: nothing to plan"));
         }
         let state = crate::adapt::PlanState::new(&graph, false);
-        Ok(Session { graph, options: Options::default(), plan: None, pareto: Vec::new(), chosen: None, notes: Vec::new(), latency_ms: None, fit: None, state })
+        Ok(Session { graph, options: Options::default(), plan: None, schedule: None, pareto: Vec::new(), chosen: None, notes: Vec::new(), latency_ms: None, fit: None, state })
     }
 
     /// Plan with `options` and return the report.
@@ -178,6 +180,7 @@ impl Session {
         self.chosen = out.chosen;
         self.latency_ms = board.as_ref().map(|b| b.latency_ms(out.plan.macs));
         self.plan = Some(out.plan);
+        self.schedule = Some(out.schedule);
         self.options = options;
         progress("drawing", 0.9);
         self.report()
@@ -188,11 +191,12 @@ impl Session {
         let n = self.pareto.len();
         let p = *self.pareto.get(i).ok_or_else(|| format!("there is no Pareto point {i} (the front has {n})"))?;
         let budget = self.budget();
-        let plan = crate::adapt::plan_for_point(&mut self.state, &self.graph, &p, budget, progress)?;
+        let (plan, schedule) = crate::adapt::plan_for_point(&mut self.state, &self.graph, &p, budget, progress)?;
         self.chosen = Some(i);
         let board = self.board()?;
         self.latency_ms = board.as_ref().map(|b| b.latency_ms(plan.macs));
         self.plan = Some(plan);
+        self.schedule = Some(schedule);
         self.report()
     }
 
@@ -280,10 +284,11 @@ impl Session {
         })
     }
 
-    /// The zipped firmware project for the current plan and board.
+    /// The zipped firmware project for the current plan (the very Plan on screen) and board.
     pub fn project_zip(&self, board: &str) -> Result<Vec<u8>, String> {
-        let plan = self.current()?;
-        crate::adapt::emit_zip(&self.graph, plan, board)
+        self.current()?;
+        let schedule = self.schedule.as_ref().ok_or_else(|| "no plan yet: plan the model first".to_string())?;
+        crate::adapt::emit_zip(&self.graph, schedule, board)
     }
 }
 
@@ -361,6 +366,46 @@ mod tests {
         assert_eq!(&zip[..4], b"PK\x03\x04");
         assert!(zip.windows(10).any(|w| w == b"Cargo.toml"));
         assert!(s.project_zip("no-such-board").unwrap_err().contains("unknown board"));
+    }
+
+    /// The session keeps the Plan it shows: the view on screen is that Plan's, and the download
+    /// lowers exactly it (after a re-plan and after a click on the front alike).
+    #[test]
+    fn the_download_lowers_the_plan_on_screen() {
+        let mut s = Session::load(&corpus("mbv1_w025_96_int8.tflite"), "mbv1").unwrap();
+        let check = |s: &Session, shown: &PlanView| {
+            let kept = s.schedule.as_ref().unwrap();
+            assert!(!kept.layer_by_layer);
+            assert_eq!(&kept.view(&s.graph, shown.budget, shown.objective.clone()), shown);
+            let zip = s.project_zip("nucleo-f767zi").unwrap();
+            let e = crate::adapt::emit_project(&s.graph, kept, "nucleo-f767zi").unwrap();
+            assert_eq!(zip, e.zip);
+            let planned = msf_codegen::firmware(&s.graph, Some(&kept.plan), None, msf_codegen::Kernels::Reference).unwrap();
+            assert_eq!(e.firmware.program, planned.program);
+            assert_eq!(e.project.budget.arena, shown.peak_incl_io);
+        };
+        let r = s.plan(Options { max_overhead: Some(1.3), ..Default::default() }, &mut quiet()).unwrap();
+        assert!(r.plan.stages.iter().any(|st| st.fused));
+        check(&s, &r.plan);
+        let r = s.select_point(r.pareto.len() - 1, &mut quiet()).unwrap();
+        check(&s, &r.plan);
+    }
+
+    /// A model the planner refuses is shown and downloaded layer by layer: one Plan, the
+    /// layer-by-layer one, whose arena the project reserves.
+    #[test]
+    fn a_refused_model_shows_and_downloads_its_layer_by_layer_plan() {
+        let mut s = Session::load(&corpus("tiny_cnn_int8.tflite"), "tiny").unwrap();
+        s.state = crate::adapt::PlanState::refused("test: refused");
+        let r = s.plan(Options::default(), &mut quiet()).unwrap();
+        assert!(r.notes.iter().any(|n| n.contains("layer-by-layer schedule")), "{:?}", r.notes);
+        let kept = s.schedule.clone().unwrap();
+        assert!(kept.layer_by_layer);
+        assert_eq!(kept.plan, msf_plan::layer_by_layer(&s.graph));
+        assert_eq!(r.plan.peak_incl_io, kept.plan.peak_ram_bytes);
+        let e = crate::adapt::emit_project(&s.graph, &kept, "nucleo-f767zi").unwrap();
+        assert_eq!(e.project.budget.arena, kept.plan.peak_ram_bytes);
+        assert_eq!(e.project.budget.arena, 6144, "README: tiny_cnn_int8 layer by layer");
     }
 
     #[test]
