@@ -59,7 +59,18 @@ fn tensors_inputs_and_outputs_match_the_reference_json() {
         let listed = r["tensors"].as_array().unwrap();
         // The interpreter appends its kernels' scratch tensors (no name) after the file's.
         let file_tensors: Vec<&Value> = listed.iter().filter(|t| (t["index"].as_u64().unwrap() as usize) < g.tensors.len()).collect();
-        assert_eq!(file_tensors.len(), g.tensors.len(), "{}: every tensor index is listed", path.display());
+        // gen_models.py lists every tensor; the published TFLite Micro models' tooling (their
+        // NAME.json names a "source") lists and dumps the activations only.
+        let listed_ids: BTreeSet<usize> = file_tensors.iter().map(|t| t["index"].as_u64().unwrap() as usize).collect();
+        assert_eq!(listed_ids.len(), file_tensors.len(), "{}: a tensor index is listed twice", path.display());
+        if r.get("source").is_none() {
+            assert_eq!(file_tensors.len(), g.tensors.len(), "{}: every tensor index is listed", path.display());
+        }
+        for (i, t) in g.tensors.iter().enumerate() {
+            if t.data.is_none() {
+                assert!(listed_ids.contains(&i), "{}: activation {i} ({}) is not listed", path.display(), t.name);
+            }
+        }
         for t in listed.iter().filter(|t| (t["index"].as_u64().unwrap() as usize) >= g.tensors.len()) {
             assert_eq!(t["name"], "", "{}: a named tensor beyond the file's: {t}", path.display());
         }
@@ -334,6 +345,35 @@ fn fused_activation_the_ir_cannot_express_makes_the_op_opaque() {
     let g = tflite::import(&write(&m)).unwrap();
     assert_eq!(g.ops[1].kind.name(), "CONV_2D (fused TANH)");
     assert_eq!(g.ops[1].inputs, vec![2, 3, 4]);
+}
+
+/// TFLite Micro's person detection model writes quantized_dimension 3 on its 1-D conv biases,
+/// which carry one scale per element; TFLite Micro ignores the field. Such a
+/// tensor is quantised along its only axis. A scale count that is not the length still fails.
+#[test]
+fn one_dimensional_per_channel_tensor_ignores_its_quantized_dimension() {
+    let mut m = every_op_model();
+    let bias_scales: Vec<f32> = (1..=8).map(|c| 0.05 * c as f32 / 100.0).collect();
+    m.tensors[4] = m.tensors[4].clone().quant(&bias_scales, &[0; 8], 3);
+    let g = tflite::import(&write(&m)).unwrap();
+    let q = g.tensors[4].quant.as_ref().unwrap();
+    assert!(q.is_per_channel());
+    assert_eq!((q.axis, q.scale.clone(), q.zero_point.clone()), (0, bias_scales.clone(), vec![0; 8]));
+    assert_eq!(g.tensors[4].data_i32(), Some(vec![7; 8]));
+
+    // 4 scales on a tensor of length 8: not per element, rejected naming the tensor.
+    m.tensors[4] = m.tensors[4].clone().quant(&bias_scales[..4], &[0; 4], 3);
+    match tflite::import(&write(&m)) {
+        Err(ImportError::BadTensor { tensor: 4, reason, .. }) => assert!(reason.contains("4 per-channel scales along axis 3"), "{reason}"),
+        other => panic!("expected BadTensor, got {other:?}"),
+    }
+    // A 4-D tensor still needs its quantized_dimension to match: conv weights along axis 3 (of 4).
+    let mut m = every_op_model();
+    m.tensors[3] = m.tensors[3].clone().quant(&[0.01; 8], &[0; 8], 3);
+    match tflite::import(&write(&m)) {
+        Err(ImportError::BadTensor { tensor: 3, reason, .. }) => assert!(reason.contains("8 per-channel scales along axis 3"), "{reason}"),
+        other => panic!("expected BadTensor, got {other:?}"),
+    }
 }
 
 /// x -> SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE(x, packed) -> FULLY_CONNECTED: the

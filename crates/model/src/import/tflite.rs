@@ -158,7 +158,10 @@ fn read_tensor(i: usize, t: &fb::Tensor, buffers: &[fb::Buffer], file: &[u8], co
                 }
                 let dim = q.quantized_dimension();
                 let axis = usize::try_from(dim).map_err(|_| bad(format!("negative quantized_dimension {dim}")))?;
-                let axis = if scale.len() > 1 { axis } else { 0 };
+                // A 1-D tensor with one scale per element is quantised along its only axis,
+                // whatever quantized_dimension says: TFLite Micro's person detection model
+                // writes 3 on its conv biases, and TFLite Micro ignores the field.
+                let axis = if scale.len() <= 1 || (shape.len() == 1 && shape[0] == scale.len()) { 0 } else { axis };
                 Some(Quant { scale, zero_point, axis })
             }
         }
