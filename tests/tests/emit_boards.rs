@@ -116,7 +116,7 @@ fn stack_reserve_is_enforced_at_link_time() {
     let b = board("microbit").unwrap();
     let (g, input) = tiny();
     let mut fw = firmware(&g, None, Some(&input), Kernels::Reference).unwrap();
-    fw.arena = b.ram - b.stack_reserve + 16;
+    fw.arena = b.ram - msf_codegen::stack_bytes(b, false) + 16;
     assert!(package(b, fw.clone(), false).is_err(), "refused without --force");
     let zip = package(b, fw, true).unwrap().zip;
     let dir = unpack(&zip, &scratch("stack-reserve"));

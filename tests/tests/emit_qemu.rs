@@ -4,6 +4,13 @@
 //! (msf_codegen::project::statics_overhead: 0 B on Cortex-M and RISC-V; the stack reserve is
 //! outside .data/.bss, kept free by a linker ASSERT).
 //!
+//! The RAM figure codegen states (statics + arena + stack reserve, `Budget::ram_needed`) must
+//! cover the measured `.data + .bss + stack high-water`, and exceed it by no more than
+//! msf_codegen::INTERRUPT_MARGIN + the reserve's 16-byte rounding (< 16 B) + the spread the stack
+//! table records for that target and mode (the most minus the least any tested plan used). Every
+//! run prints a `MEASURED model=.. board=.. plan=.. arena=.. statics=.. stack_used=.. ..
+//! figure=..` line (`--nocapture`): the figures of crates/codegen/src/stack.rs come from these.
+//!
 //! Needs QEMU (.ci/install-qemu.sh) and crates.io for the projects' dependencies. Under CI=true a
 //! missing QEMU fails these tests; locally they print SKIPPED.
 
@@ -11,7 +18,8 @@ mod emit_common;
 
 use emit_common::*;
 use msf_codegen::project::{arena_static_bytes, statics_overhead};
-use msf_codegen::{arena_budget, board, firmware, package, CodegenError, Emitted, Firmware, Kernels};
+use msf_codegen::stack::{runtime_stack, target_stack, STACK_ALIGN};
+use msf_codegen::{arena_budget, board, firmware, package, stack_bytes, CodegenError, Emitted, Firmware, Kernels, INTERRUPT_MARGIN};
 use msf_plan::{Constraint, Mode, Options, RamMetric, StageKind};
 use std::process::Command;
 use std::time::Duration;
@@ -32,7 +40,7 @@ fn load(model: &str) -> (msf_model::Graph, Vec<u8>, Vec<u8>, Kernels) {
 fn build_and_run(model: &str, board_id: &str) {
     let (g, input, expected, kernels) = load(model);
     let fw = firmware(&g, None, Some(&input), kernels).unwrap();
-    run_firmware(model, board_id, &fw, &expected, "");
+    run_firmware(model, board_id, &fw, &expected, "", "layer-by-layer");
 }
 
 /// The full-mode plan of `model` under `c` (I/O included: the arena is the whole RAM).
@@ -57,13 +65,22 @@ fn build_and_run_fused(model: &str, board_id: &str, c: Constraint) {
         p.vanilla_peak_ram_bytes,
         p.overhead
     );
-    run_firmware(model, board_id, &fw, &expected, "-fused");
+    run_firmware(model, board_id, &fw, &expected, "-fused", &plan_label(c, p.overhead));
 }
 
-fn run_firmware(model: &str, board_id: &str, fw: &Firmware, expected: &[u8], tag: &str) {
+fn plan_label(c: Constraint, overhead: f64) -> String {
+    match c {
+        Constraint::MinRam => format!("fused-least-RAM(F={overhead:.3})"),
+        Constraint::MaxOverhead { max_overhead } => format!("fused-F<={max_overhead}(F={overhead:.3})"),
+        Constraint::RamBudget { ram_bytes } => format!("fused-within-{ram_bytes}B(F={overhead:.3})"),
+        Constraint::MinMacs => format!("fused-least-MACs(F={overhead:.3})"),
+    }
+}
+
+fn run_firmware(model: &str, board_id: &str, fw: &Firmware, expected: &[u8], tag: &str, plan: &str) -> Stack {
     let b = board(board_id).unwrap();
     let q = b.qemu.as_ref().expect("an emulated board");
-    let Some(qemu_bin) = qemu(&q.binary) else { return };
+    let Some(qemu_bin) = qemu(&q.binary) else { return Stack { used: 0, main: 0, runtime: 0, report: 0, reserve: 0, figure: 0 } };
     let Emitted { project, zip, .. } = package(b, fw.clone(), false).unwrap();
     let readme = String::from_utf8(project.file("README.md").unwrap().bytes.clone()).unwrap();
     assert!(readme.contains(&format!("**{}**", project.budget.ram_needed)), "README states the peak RAM:\n{readme}");
@@ -95,14 +112,65 @@ fn run_firmware(model: &str, board_id: &str, fw: &Firmware, expected: &[u8], tag
     assert!(stdout.contains(&checksum), "{model} on {board_id}: expected `{checksum}` in\n{stdout}");
     assert!(stdout.lines().any(|l| l.starts_with("cycles: ")), "{stdout}");
     // The measured stack high-water mark stays within the reserve the linker script keeps free.
-    let used: u64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("stack: "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no `stack: N bytes used` line in\n{stdout}"));
+    let st = Stack { figure: project.budget.ram_needed, ..parse_stack(&stdout) };
     let reserve = project.budget.stack;
-    assert!(used > 0 && used <= reserve, "{model} on {board_id}{tag}: stack used {used} B, reserve {reserve} B");
+    assert_eq!(st.reserve, reserve, "{model} on {board_id}{tag}: the firmware's reserve");
+    let measured = ram + st.used;
+    eprintln!(
+        "MEASURED model={model} board={board_id} target={} plan={plan} mode={} arena={} statics={} stack_used={} main={} runtime={} report={} reserve={reserve} measured_ram={measured} figure={}",
+        b.target,
+        if fw.fused { "fused" } else { "layer" },
+        fw.arena,
+        ram - arena_static_bytes(fw.arena),
+        st.used,
+        st.main,
+        st.runtime,
+        st.report,
+        project.budget.ram_needed
+    );
+    // MSF_STACK_MEASURE=1: print the measurements only (to refill crates/codegen/src/stack.rs
+    // after a runtime change); the output is still checked above.
+    if std::env::var_os("MSF_STACK_MEASURE").is_some() {
+        return st;
+    }
+    assert!(st.used > 0 && st.used <= reserve, "{model} on {board_id}{tag}: stack used {} B, reserve {reserve} B", st.used);
+    // The figure covers the measurement, and the table covers each part of it.
+    let figure = project.budget.ram_needed;
+    let what = format!("{model} on {board_id}, {plan}: measured {measured} B (.data+.bss {ram} + stack {}), figure {figure} B", st.used);
+    assert_eq!(figure, arena_static_bytes(fw.arena) + statics_overhead(b.family) + reserve, "{what}");
+    assert!(measured <= figure, "{what}");
+    let t = target_stack(b);
+    let (rt, rt_measured) = runtime_stack(b, fw.fused);
+    assert!(st.main <= t.main && st.report <= t.report && st.runtime <= rt.most, "{what}: {st:?} beyond the stack table's {t:?}");
+    // ...and is not much more than it: the interrupt margin, the rounding, the table's spread.
+    if rt_measured {
+        assert!(st.runtime >= rt.least, "{what}: runtime {} B below the table's least {} B: update crates/codegen/src/stack.rs", st.runtime, rt.least);
+        let slack = figure - measured;
+        let allowed = INTERRUPT_MARGIN + (STACK_ALIGN - 1) + (rt.most - rt.least) + (t.main - st.main);
+        assert!(slack <= allowed, "{what}: exceeds it by {slack} B > margin {INTERRUPT_MARGIN} + rounding + spread {} B", rt.most - rt.least);
+        eprintln!("  figure - measured = {slack} B (interrupt margin {INTERRUPT_MARGIN} B, table spread {} B)", rt.most - rt.least);
+    }
+    st
+}
+
+/// The firmware's `stack: N bytes used (main M, runtime R, report P; reserve S)` line.
+#[derive(Debug, Clone, Copy)]
+struct Stack {
+    used: u64,
+    main: u64,
+    runtime: u64,
+    report: u64,
+    reserve: u64,
+    /// The RAM figure codegen stated (set by run_firmware; 0 from the line alone).
+    figure: u64,
+}
+
+fn parse_stack(stdout: &str) -> Stack {
+    let line = stdout.lines().find_map(|l| l.strip_prefix("stack: ")).unwrap_or_else(|| panic!("no `stack: N bytes used` line in\n{stdout}"));
+    let nums: Vec<u64> = line.split(|c: char| !c.is_ascii_digit()).filter(|w| !w.is_empty()).map(|w| w.parse().unwrap()).collect();
+    let [used, main, runtime, report, reserve] = nums[..] else { panic!("bad stack line `{line}`") };
+    assert_eq!(used, (main + runtime).max(report), "`{line}`");
+    Stack { used, main, runtime, report, reserve, figure: 0 }
 }
 
 #[test]
@@ -161,12 +229,12 @@ fn microbit_refuses_what_does_not_fit_layer_by_layer() {
     for model in ["mbv1_w025_96_int8", "paper_mcunet_vww1_80_int8"] {
         let (g, input, _, kernels) = load(model);
         let fw = firmware(&g, None, Some(&input), kernels).unwrap();
-        assert!(fw.arena + b.stack_reserve > b.ram, "{model}: arena {} would fit; run it instead", fw.arena);
+        assert!(fw.arena + stack_bytes(b, false) > b.ram, "{model}: arena {} would fit; run it instead", fw.arena);
         match package(b, fw.clone(), false) {
             Err(CodegenError::DoesNotFit { need_ram, ram, arena, .. }) => {
                 assert_eq!(ram, 16384);
                 assert_eq!(arena, fw.arena);
-                assert_eq!(need_ram, fw.arena + b.stack_reserve);
+                assert_eq!(need_ram, arena_static_bytes(fw.arena) + stack_bytes(b, false));
                 eprintln!("{model} on microbit: refused, needs {need_ram} B of RAM, has {ram} B");
             }
             other => panic!("{model}: expected DoesNotFit, got {other:?}"),
@@ -203,22 +271,22 @@ fn paper_mcunet_vww1_80_int8_board_budget_on_mps2_an386() {
     assert_eq!(p, full_plan(&g, Constraint::RamBudget { ram_bytes: arena_budget(b) }));
     assert!(p.peak_ram_bytes <= arena_budget(b));
     let fw = firmware(&g, Some(&p), Some(&input), kernels).unwrap();
-    run_firmware("paper_mcunet_vww1_80_int8", "mps2-an386", &fw, &expected, "-board");
+    run_firmware("paper_mcunet_vww1_80_int8", "mps2-an386", &fw, &expected, "-board", &format!("fused-board-budget(F={:.3})", p.overhead));
 }
 
-/// 16 kB micro:bit: the fused executor's stack patch (msf_runtime::fused::PATCH_BYTES) plus the board's stack
-/// reserve exceed its RAM, so no plan fits and the emitter says so with the numbers.
+/// 16 kB micro:bit: paper_mcunet_vww1_80's least-RAM arena (26 kB) alone exceeds its RAM, so
+/// the emitter refuses it with the numbers (arena + the fused stack reserve).
 #[test]
 fn microbit_refuses_fused_plans_with_the_numbers() {
     let b = board("microbit").unwrap();
-    assert_eq!(arena_budget(b), 0, "RAM {} B, stack {} B", b.ram, msf_codegen::stack_bytes(b, true));
     let (g, input, _, kernels) = load("paper_mcunet_vww1_80_int8");
     let p = full_plan(&g, Constraint::MinRam);
+    assert!(arena_budget(b) < p.peak_ram_bytes, "RAM {} B, stack {} B", b.ram, stack_bytes(b, true));
     let fw = firmware(&g, Some(&p), Some(&input), kernels).unwrap();
     match package(b, fw, false) {
         Err(CodegenError::DoesNotFit { need_ram, ram, arena, stack, .. }) => {
             assert_eq!((ram, arena), (16384, p.peak_ram_bytes));
-            assert!(stack == msf_codegen::stack_bytes(b, true) && stack > b.stack_reserve, "{stack}");
+            assert!(stack == stack_bytes(b, true) && stack > stack_bytes(b, false), "{stack}");
             assert_eq!(need_ram, arena_static_bytes(arena) + stack);
             eprintln!("paper_mcunet_vww1_80_int8 fused on microbit: refused, needs {need_ram} B (arena {arena} + stack {stack}), has {ram} B");
         }
@@ -234,4 +302,109 @@ fn tiny_cnn_int8_fused_on_riscv32_virt() {
 #[test]
 fn mbv1_w025_96_int8_fused_on_riscv32_virt() {
     build_and_run_fused("mbv1_w025_96_int8", "riscv32-virt", Constraint::MaxOverhead { max_overhead: 1.3 });
+}
+
+// The other Cortex-M cores fused too (M7, M33): the stack table's fused figures per target.
+#[test]
+fn tiny_cnn_int8_fused_on_mps2_an500() {
+    build_and_run_fused("tiny_cnn_int8", "mps2-an500", Constraint::MinRam);
+}
+
+#[test]
+fn tiny_cnn_int8_fused_on_mps2_an505() {
+    build_and_run_fused("tiny_cnn_int8", "mps2-an505", Constraint::MinRam);
+}
+
+#[test]
+fn mbv1_w025_96_int8_fused_on_mps2_an500() {
+    build_and_run_fused("mbv1_w025_96_int8", "mps2-an500", Constraint::MinRam);
+}
+
+#[test]
+fn mbv1_w025_96_int8_fused_on_mps2_an505() {
+    build_and_run_fused("mbv1_w025_96_int8", "mps2-an505", Constraint::MinRam);
+}
+
+/// tiny_cnn fused on the 16 kB micro:bit (Cortex-M0): runs once the fused firmware's RAM
+/// (arena + the fused stack reserve) fits; until then the emitter must refuse it with the numbers.
+#[test]
+fn tiny_cnn_int8_fused_on_microbit() {
+    let b = board("microbit").unwrap();
+    let (g, input, _, kernels) = load("tiny_cnn_int8");
+    let p = full_plan(&g, Constraint::MinRam);
+    let fw = firmware(&g, Some(&p), Some(&input), kernels).unwrap();
+    let need = arena_static_bytes(p.peak_ram_bytes) + stack_bytes(b, true);
+    if need <= b.ram {
+        build_and_run_fused("tiny_cnn_int8", "microbit", Constraint::MinRam);
+        return;
+    }
+    match package(b, fw, false) {
+        Err(CodegenError::DoesNotFit { need_ram, .. }) => {
+            assert_eq!(need_ram, need);
+            eprintln!("tiny_cnn_int8 fused on microbit: refused, needs {need_ram} B (arena {} + fused stack reserve {}), has {} B", p.peak_ram_bytes, stack_bytes(b, true), b.ram);
+        }
+        other => panic!("expected DoesNotFit, got {other:?}"),
+    }
+}
+
+/// The README's firmware RAM table: every int8 TFLite corpus model on mps2-an386, layer by layer
+/// and fused at F <= 1.3, built and run under QEMU (every output checked), one `RAM-TABLE` row
+/// each. Slow (two firmware builds per model), so opt-in:
+/// `cargo test --release -p msf-tests --test emit_qemu -- --ignored --nocapture ram_table`.
+#[test]
+#[ignore]
+fn ram_table_on_mps2_an386() {
+    let board_id = "mps2-an386";
+    let mut models: Vec<String> = std::fs::read_dir(msf_tests::models_dir())
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok()?.strip_suffix(".tflite").map(str::to_string))
+        .filter(|m| m.ends_with("_int8"))
+        .collect();
+    models.sort();
+    // MSF_RAM_TABLE_MODELS=a,b: only these.
+    if let Ok(only) = std::env::var("MSF_RAM_TABLE_MODELS") {
+        models.retain(|m| only.split(',').any(|o| o == m));
+    }
+    let mut rows = Vec::new();
+    for model in &models {
+        let (g, input, expected, kernels) = load(model);
+        let lbl = firmware(&g, None, Some(&input), kernels).unwrap();
+        let s = run_firmware(model, board_id, &lbl, &expected, "", "layer-by-layer");
+        let lbl_row = format!("{} | {} | {} | {}", lbl.arena, s.used, arena_static_bytes(lbl.arena) + s.used, s.figure);
+        let p = full_plan(&g, Constraint::MaxOverhead { max_overhead: 1.3 });
+        let fw = firmware(&g, Some(&p), Some(&input), kernels).unwrap();
+        let fused = if fw.fused {
+            let s = run_firmware(model, board_id, &fw, &expected, "-fused", &plan_label(Constraint::MaxOverhead { max_overhead: 1.3 }, p.overhead));
+            format!("{} | {} | {} | {} | {:.3}", fw.arena, s.used, arena_static_bytes(fw.arena) + s.used, s.figure, p.overhead)
+        } else {
+            "no fused stage at F <= 1.3 | | | |".to_string()
+        };
+        rows.push(format!("RAM-TABLE | {model} | {lbl_row} | {fused} |"));
+    }
+    eprintln!("RAM-TABLE | model | layer by layer: arena | stack | RAM measured | RAM stated | fused F <= 1.3: arena | stack | RAM measured | RAM stated | F |");
+    for r in rows {
+        eprintln!("{r}");
+    }
+}
+
+// The deepest fused stack of the corpus today (mbv2_w035_144 at F <= 1.3, see the README's
+// table), on every target, so each target's figure covers it.
+#[test]
+fn mbv2_w035_144_int8_fused_on_mps2_an386() {
+    build_and_run_fused("mbv2_w035_144_int8", "mps2-an386", Constraint::MaxOverhead { max_overhead: 1.3 });
+}
+
+#[test]
+fn mbv2_w035_144_int8_fused_on_mps2_an500() {
+    build_and_run_fused("mbv2_w035_144_int8", "mps2-an500", Constraint::MaxOverhead { max_overhead: 1.3 });
+}
+
+#[test]
+fn mbv2_w035_144_int8_fused_on_mps2_an505() {
+    build_and_run_fused("mbv2_w035_144_int8", "mps2-an505", Constraint::MaxOverhead { max_overhead: 1.3 });
+}
+
+#[test]
+fn mbv2_w035_144_int8_fused_on_riscv32_virt() {
+    build_and_run_fused("mbv2_w035_144_int8", "riscv32-virt", Constraint::MaxOverhead { max_overhead: 1.3 });
 }

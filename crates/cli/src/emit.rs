@@ -4,9 +4,9 @@
 //! The firmware runs a full-mode msf-CNN plan (msf_exec::compile_plan; fused stages through
 //! msf-runtime's fused executor, arena = the plan's peak RAM). `--ram` asks for the least compute
 //! within that arena (P2), `--max-overhead` for the least RAM within that compute factor (P1,
-//! `inf` = least RAM). With neither: P2 with the board's arena budget (RAM - statics - stack
-//! reserve - the fused executor's stack), so a model that does not fit layer by layer gets a
-//! fused plan by itself. If no plan fits, the refusal gives the best reachable RAM and what the
+//! `inf` = least RAM). With neither: P2 with the board's arena budget (RAM - statics - the fused
+//! firmware's stack reserve), so a model that does not fit layer by layer gets a fused plan by
+//! itself. If no plan fits, the refusal gives the best reachable RAM and what the
 //! board offers (unless --force: then the least-RAM plan is emitted).
 
 use crate::util::{constraint, load_model, parse_bytes};
@@ -100,12 +100,8 @@ pub fn run(a: Args) -> Result<()> {
         input_path.map(|p| p.display().to_string()).unwrap_or_else(|| "deterministic pseudo-random (no NAME.input.bin)".into())
     );
     let _ = writeln!(o,
-        "  RAM: {} B = arena {} + statics {} + stack reserve {}{} (board: {} B){}",
-        bu.ram_needed,
-        bu.arena,
-        bu.statics,
-        bu.stack,
-        if fw.fused { " (fused executor included)" } else { "" },
+        "  {} (board: {} B){}",
+        msf_codegen::fit::ram_line(bu.ram_needed, bu.statics, bu.arena, b, fw.fused),
         bu.ram,
         if bu.ram_needed > bu.ram { "  DOES NOT FIT" } else { "" }
     );

@@ -48,19 +48,35 @@ pub fn run(a: Args) -> Result<()> {
             let b = msf_codegen::board(id)?;
             match msf_codegen::fit(&graph, b, None, false) {
                 Ok(f) => match f.choice {
-                    msf_codegen::Choice::Plan(mut p) => {
+                    msf_codegen::Choice::Plan(ref p) => {
+                        let mut p = p.clone();
                         if a.pareto {
                             p.pareto = msf_plan::pareto(&graph, mode, metric)?;
                         }
-                        return show(&p, a.json);
+                        let on = Board { fit: &f, layer_stages: msf_plan::layer_by_layer(&graph).stages.len() };
+                        if a.json {
+                            let mut v = serde_json::to_value(&p)?;
+                            v["firmware"] = on.firmware_json();
+                            if let Some(front) = v.get_mut("pareto").and_then(|f| f.as_array_mut()) {
+                                for (j, q) in front.iter_mut().zip(&p.pareto) {
+                                    j["firmware_ram"] = on.point_ram(q).into();
+                                }
+                            }
+                            println!("{}", serde_json::to_string_pretty(&v)?);
+                        } else {
+                            print_table(&p, Some(&on));
+                        }
+                        return Ok(());
                     }
                     _ => {
                         let line = format!("{} on {}: {}", graph.name, b.id, f.describe());
+                        let on = Board { fit: &f, layer_stages: 0 };
                         if a.json {
-                            let v = serde_json::json!({ "model": graph.name, "board": b.id, "layer_by_layer": { "arena": f.arena(), "ram_needed": f.ram_needed() }, "decision": line });
+                            let v = serde_json::json!({ "model": graph.name, "board": b.id, "layer_by_layer": { "arena": f.arena(), "ram_needed": f.ram_needed() }, "firmware": on.firmware_json(), "decision": line });
                             println!("{}", serde_json::to_string_pretty(&v)?);
                         } else {
                             println!("{line}");
+                            println!("firmware on {}: {}", b.id, f.ram_line());
                         }
                         return Ok(());
                     }
@@ -81,9 +97,39 @@ fn show(p: &Plan, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(p)?);
     } else {
-        print_table(p);
+        print_table(p, None);
     }
     Ok(())
+}
+
+/// The board a plan was fitted to: its firmware's whole RAM (statics + arena + stack reserve),
+/// msf_codegen's figure, for the plan and for each Pareto point.
+struct Board<'a> {
+    fit: &'a msf_codegen::Fit,
+    /// Stages of the layer-by-layer plan: a front point with as many has no fused stage.
+    layer_stages: usize,
+}
+
+impl Board<'_> {
+    fn firmware_json(&self) -> serde_json::Value {
+        let f = self.fit;
+        let fused = f.plan().is_some_and(msf_codegen::fit::has_fused);
+        let s = msf_codegen::stack_budget(f.board, fused);
+        serde_json::json!({
+            "board": f.board.id,
+            "ram": f.ram_needed(),
+            "statics": f.statics(),
+            "arena": f.arena(),
+            "stack": { "total": s.total, "runtime": s.runtime, "template": s.template, "interrupt_margin": s.margin, "runtime_measured": s.runtime_measured },
+            "board_ram": f.board.ram,
+            "fits": f.fits_ram(),
+        })
+    }
+
+    /// A front point's firmware RAM: its peak (the largest stage sum) as the arena.
+    fn point_ram(&self, q: &msf_plan::ParetoPoint) -> u64 {
+        msf_codegen::fit::firmware_ram(self.fit.board, q.peak_ram_bytes, q.stages < self.layer_stages)
+    }
 }
 
 fn kb(b: u64) -> String {
@@ -94,7 +140,7 @@ fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
-fn print_table(p: &Plan) {
+fn print_table(p: &Plan, on: Option<&Board>) {
     let what = match p.constraint {
         Constraint::MaxOverhead { max_overhead } => format!("least peak RAM with F <= {max_overhead}"),
         Constraint::RamBudget { ram_bytes } => format!("least compute within {ram_bytes} bytes"),
@@ -133,12 +179,32 @@ fn print_table(p: &Plan) {
         p.vanilla_peak_ram_bytes_io_excluded
     );
     println!("MACs: {} (vanilla {}), overhead F = {:.3}", p.macs, p.vanilla_macs, p.overhead);
+    if let Some(on) = on {
+        println!("firmware on {}: {} (board: {} B)", on.fit.board.id, on.fit.ram_line(), on.fit.board.ram);
+    }
     if !p.pareto.is_empty() {
         println!();
         println!("Pareto front ({} points, RAM in the optimised metric):", p.pareto.len());
-        println!("{:>14} {:>14} {:>14} {:>8} {:>7}", "RAM", "RAM excl I/O", "MACs", "F", "stages");
+        match on {
+            None => println!("{:>14} {:>14} {:>14} {:>8} {:>7}", "RAM", "RAM excl I/O", "MACs", "F", "stages"),
+            Some(on) => println!(
+                "{:>14} {:>14} {:>14} {:>8} {:>7} {:>14}   (firmware RAM on {} = statics + RAM + stack reserve)",
+                "RAM", "RAM excl I/O", "MACs", "F", "stages", "firmware RAM", on.fit.board.id
+            ),
+        }
         for q in &p.pareto {
-            println!("{:>14} {:>14} {:>14} {:>8.3} {:>7}", q.peak_ram_bytes, q.peak_ram_bytes_io_excluded, q.macs, q.overhead, q.stages);
+            match on {
+                None => println!("{:>14} {:>14} {:>14} {:>8.3} {:>7}", q.peak_ram_bytes, q.peak_ram_bytes_io_excluded, q.macs, q.overhead, q.stages),
+                Some(on) => println!(
+                    "{:>14} {:>14} {:>14} {:>8.3} {:>7} {:>14}",
+                    q.peak_ram_bytes,
+                    q.peak_ram_bytes_io_excluded,
+                    q.macs,
+                    q.overhead,
+                    q.stages,
+                    on.point_ram(q)
+                ),
+            }
         }
     }
 }

@@ -1,5 +1,8 @@
 //! `msf emit` and `msf plan --board` as a user runs them: both print the one fit decision
-//! (msf_codegen::fit), with the messages pinned here.
+//! (msf_codegen::fit) and the one RAM figure (statics + arena + stack reserve), with the
+//! messages pinned here (the stack figures come from msf_codegen's measured table).
+
+use msf_codegen::{board, stack_bytes};
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,12 +29,21 @@ fn layer_by_layer_when_no_fused_plan_fits() {
     let out = scratch("lbl");
     let (ok, stdout, stderr) = msf(&["emit", &tiny, "--board", "microbit", "--out", &out]);
     assert!(ok, "{stderr}");
-    let line = "layer by layer: arena 6144 B (every fused plan needs its arena + 36864 B of stack; least-RAM arena 3904 B)";
+    let b = board("microbit").unwrap();
+    let (fused, lbl) = (stack_bytes(b, true), stack_bytes(b, false));
+    let s = msf_codegen::stack_budget(b, false);
+    let line = format!("layer by layer: arena 6144 B (every fused plan needs its arena + {fused} B of stack reserve; least-RAM arena 3904 B)");
     assert!(stdout.contains(&format!("  {line}\n")), "{stdout}");
-    assert!(stdout.contains("RAM: 10240 B = arena 6144 + statics 0 + stack reserve 4096 (board: 16384 B)\n"), "{stdout}");
+    let ram = format!(
+        "RAM {} B = statics 0 + arena 6144 + stack {lbl} (runtime {} layer by layer + main/report/rounding {} + interrupt margin 1024)",
+        6144 + lbl,
+        s.runtime,
+        s.template
+    );
+    assert!(stdout.contains(&format!("  {ram} (board: 16384 B)\n")), "{stdout}");
     let (ok, stdout, stderr) = msf(&["plan", &tiny, "--board", "microbit"]);
     assert!(ok, "{stderr}");
-    assert_eq!(stdout, format!("tiny_cnn_int8 on microbit: {line}\n"));
+    assert_eq!(stdout, format!("tiny_cnn_int8 on microbit: {line}\nfirmware on microbit: {ram}\n"));
 }
 
 /// mbv1_w025_96 on the micro:bit: refused with the numbers, emitted with --force.
@@ -39,7 +51,10 @@ fn layer_by_layer_when_no_fused_plan_fits() {
 fn refused_with_the_numbers_unless_forced() {
     let m = corpus_model("mbv1_w025_96_int8.tflite");
     let out = scratch("refused");
-    let why = "no plan of mbv1_w025_96_int8 fits microbit (16384 B of RAM: arena budget 0 B beside statics and 36864 B of stack for the fused executor; layer by layer needs 68608 B of RAM): the least-RAM plan needs an arena of 34144 B";
+    let b = board("microbit").unwrap();
+    let (fused, lbl) = (stack_bytes(b, true), stack_bytes(b, false));
+    let budget = b.ram.saturating_sub(fused);
+    let why = format!("no plan of mbv1_w025_96_int8 fits microbit (16384 B of RAM: arena budget {budget} B beside statics and {fused} B of stack for the fused executor; layer by layer needs {} B of RAM): the least-RAM plan needs an arena of 34144 B", 64512 + lbl);
     let (ok, _, stderr) = msf(&["emit", &m, "--board", "microbit", "--out", &out]);
     assert!(!ok);
     assert_eq!(stderr, format!("error: {why} (use --force to emit it anyway)\n"));
@@ -62,10 +77,19 @@ fn plan_board_shows_the_plan_emit_emits() {
     let out = scratch("fits");
     let (ok, stdout, stderr) = msf(&["emit", &m, "--board", "nucleo-f767zi", "--out", &out]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("  plan (least compute within nucleo-f767zi's arena budget of 483328 B): 6 stages, 3 fused; peak RAM = arena 40704 B"), "{stdout}");
+    let budget = 512 * 1024 - stack_bytes(board("nucleo-f767zi").unwrap(), true);
+    assert!(stdout.contains(&format!("  plan (least compute within nucleo-f767zi's arena budget of {budget} B): 6 stages, 3 fused; peak RAM = arena 40704 B")), "{stdout}");
     let (ok, stdout, stderr) = msf(&["plan", &m, "--board", "nucleo-f767zi", "--json"]);
     assert!(ok, "{stderr}");
     let p: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!((p["peak_ram_bytes"].as_u64(), p["stages"].as_array().map(|s| s.len())), (Some(40704), Some(6)));
-    assert!(p["constraint"].to_string().contains("483328"), "{}", p["constraint"]);
+    assert!(p["constraint"].to_string().contains(&budget.to_string()), "{}", p["constraint"]);
+    // The firmware's whole RAM beside the plan: statics + arena + the fused stack reserve.
+    let f = &p["firmware"];
+    let arena = p["peak_ram_bytes"].as_u64().unwrap();
+    let stack = f["stack"]["total"].as_u64().unwrap();
+    assert_eq!((f["board"].as_str(), f["arena"].as_u64(), f["statics"].as_u64()), (Some("nucleo-f767zi"), Some(arena), Some(0)), "{f}");
+    assert_eq!(f["ram"].as_u64(), Some(arena.next_multiple_of(16) + stack), "{f}");
+    assert_eq!(stack, stack_bytes(board("nucleo-f767zi").unwrap(), true));
 }
+

@@ -72,8 +72,6 @@ pub struct Board {
     pub clock_hz: u64,
     pub cycles_per_mac: f64,
     pub cycle_counter: CycleCounter,
-    /// Bytes kept free for the stack; the emitted linker script asserts it.
-    pub stack_reserve: u64,
     pub runner: String,
     #[serde(default)]
     pub qemu: Option<Qemu>,
@@ -123,9 +121,6 @@ pub fn parse_catalogue(text: &str) -> Result<Vec<Board>, CodegenError> {
         }
         if b.ram == 0 || b.flash == 0 || b.clock_hz == 0 || !(b.cycles_per_mac > 0.0) {
             return Err(CodegenError::Catalogue(format!("board `{}`: ram, flash, clock_hz and cycles_per_mac must be > 0", b.id)));
-        }
-        if b.stack_reserve >= b.ram {
-            return Err(CodegenError::Catalogue(format!("board `{}`: stack_reserve exceeds ram", b.id)));
         }
     }
     Ok(c.board)

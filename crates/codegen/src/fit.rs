@@ -2,7 +2,8 @@
 //! `msf emit` and the page make, so all three give the same answer.
 //!
 //! The budget is what the firmware has for its arena: [`arena_budget`] (the board's RAM minus
-//! the statics and the stack a fused firmware keeps free). With no constraint asked, the plan is
+//! the statics and the stack reserve a fused firmware keeps free, crate::stack). Every RAM
+//! figure here is the firmware's whole RAM: statics + arena (16-byte rounded) + stack reserve. With no constraint asked, the plan is
 //! the least compute within that budget (P2); a model no fused plan fits may still fit layer by
 //! layer (its firmware keeps the small stack); otherwise the decision is a [`Refusal`] with the
 //! numbers, or with `force` the least-RAM plan, emitted anyway. An asked constraint (`--ram`,
@@ -23,7 +24,7 @@ pub enum Choice {
     /// A full-mode plan: within the board's arena budget, or under the asked constraint.
     Plan(Plan),
     /// No fused plan fits beside the fused executor's stack, but the layer-by-layer firmware
-    /// (small stack) fits the board's RAM and flash.
+    /// (its own, smaller stack figure) fits the board's RAM and flash.
     LayerByLayer {
         /// The layer-by-layer arena (msf-exec's placement).
         arena: u64,
@@ -59,7 +60,7 @@ pub enum Limit {
         ram: u64,
         /// Its arena budget for a fused firmware.
         budget: u64,
-        /// The stack a fused firmware keeps free.
+        /// The stack reserve a fused firmware keeps free.
         fused_stack: u64,
         /// RAM the layer-by-layer firmware needs (arena + statics + stack reserve).
         layerwise_ram: u64,
@@ -135,12 +136,31 @@ impl Fit {
         }
     }
 
-    /// Predicted RAM of the firmware: the arena (16-byte rounded) + statics + its stack.
+    /// The firmware's whole RAM: the arena (16-byte rounded) + statics + its stack reserve
+    /// (the figure every front end shows; [`Fit::fits_ram`] compares it with the board's RAM).
     pub fn ram_needed(&self) -> u64 {
         match &self.choice {
             Choice::Plan(p) | Choice::Forced { plan: p, .. } => plan_ram_needed(self.board, p),
             Choice::LayerByLayer { ram_needed, .. } => *ram_needed,
         }
+    }
+
+    /// The stack reserve of the chosen firmware (fused figure if its plan has a fused stage).
+    pub fn stack(&self) -> u64 {
+        match &self.choice {
+            Choice::Plan(p) | Choice::Forced { plan: p, .. } => stack_bytes(self.board, has_fused(p)),
+            Choice::LayerByLayer { .. } => stack_bytes(self.board, false),
+        }
+    }
+
+    /// Statics besides the arena on this board.
+    pub fn statics(&self) -> u64 {
+        statics_overhead(self.board.family)
+    }
+
+    /// "RAM N B = statics S + arena A + stack K": the one RAM line of the CLI and the page.
+    pub fn ram_line(&self) -> String {
+        ram_line(self.ram_needed(), self.statics(), self.arena(), self.board, self.plan().is_some_and(has_fused))
     }
 
     /// The firmware fits the board's RAM (flash is checked when the project is made).
@@ -159,7 +179,7 @@ impl Fit {
                 describe_plan(p, &how)
             }
             Choice::LayerByLayer { arena, least_ram_arena, .. } => format!(
-                "layer by layer: arena {arena} B (every fused plan needs its arena + {} B of stack; least-RAM arena {least_ram_arena} B)",
+                "layer by layer: arena {arena} B (every fused plan needs its arena + {} B of stack reserve; least-RAM arena {least_ram_arena} B)",
                 stack_bytes(self.board, true)
             ),
             Choice::Forced { plan, .. } => describe_plan(plan, "least RAM, forced"),
@@ -178,11 +198,34 @@ fn describe_plan(p: &Plan, how: &str) -> String {
     )
 }
 
-/// RAM the firmware of a full-mode `plan` needs on `board`: its arena static + statics + the
-/// stack (the fused executor's share only if a stage is fused), as [`crate::project::budget`].
+/// The plan has a fused stage (its firmware runs the fused executor, with the fused stack).
+pub fn has_fused(plan: &Plan) -> bool {
+    plan.stages.iter().any(|s| s.kind == StageKind::Fused)
+}
+
+/// The firmware's whole RAM for an arena of `arena` bytes on `board`: the arena static (16-byte
+/// rounded) + statics + the stack reserve (fused or layer by layer), as [`crate::project::budget`].
+pub fn firmware_ram(board: &Board, arena: u64, fused: bool) -> u64 {
+    arena_static_bytes(arena) + statics_overhead(board.family) + stack_bytes(board, fused)
+}
+
+/// RAM the firmware of a full-mode `plan` needs on `board`: [`firmware_ram`].
 pub fn plan_ram_needed(board: &Board, plan: &Plan) -> u64 {
-    let fused = plan.stages.iter().any(|s| s.kind == StageKind::Fused);
-    arena_static_bytes(plan.peak_ram_bytes) + statics_overhead(board.family) + stack_bytes(board, fused)
+    firmware_ram(board, plan.peak_ram_bytes, has_fused(plan))
+}
+
+/// The RAM line: `RAM N B = statics S + arena A + stack K (runtime R + main/report T +
+/// interrupt margin M)`.
+pub fn ram_line(ram: u64, statics: u64, arena: u64, board: &Board, fused: bool) -> String {
+    let s = crate::stack::stack_budget(board, fused);
+    format!(
+        "RAM {ram} B = statics {statics} + arena {arena} + stack {} (runtime {}{} + main/report/rounding {} + interrupt margin {})",
+        s.total,
+        s.runtime,
+        if fused { " fused" } else { " layer by layer" },
+        s.template,
+        s.margin
+    )
 }
 
 /// Fit `graph` to `board` (full mode, I/O included: the arena is the whole RAM): see the
@@ -244,42 +287,49 @@ mod tests {
     }
 
     /// mbv1_w025_96 on the 512 kB nucleo-f767zi: the least-compute plan fits the arena budget
-    /// of 512 KiB - 8 KiB stack reserve - 32 KiB fused executor stack = 483328 B.
+    /// of 512 KiB - the fused firmware's stack reserve.
     #[test]
     fn a_model_that_fits() {
         let b = board("nucleo-f767zi").unwrap();
         let g = graph("mbv1_w025_96_int8");
         let f = fit(&g, b, None, false).unwrap();
-        assert_eq!(stack_bytes(b, true), 8192 + 32768);
-        assert_eq!(f.budget, 512 * 1024 - 8192 - 32768);
+        assert_eq!(f.budget, 512 * 1024 - stack_bytes(b, true));
         let p = f.plan().unwrap();
         assert!(matches!(f.choice, Choice::Plan(_)) && !f.fell_back() && f.fits_ram());
         assert!(p.peak_stage_bytes <= f.budget);
         // The least compute: no overhead at all.
         assert_eq!(p.macs, p.vanilla_macs);
         assert_eq!(f.arena(), p.peak_ram_bytes);
-        assert!(f.describe().starts_with("plan (least compute within nucleo-f767zi's arena budget of 483328 B): "), "{}", f.describe());
+        assert!(f.describe().starts_with(&format!("plan (least compute within nucleo-f767zi's arena budget of {} B): ", f.budget)), "{}", f.describe());
+        assert_eq!(f.ram_needed(), arena_static_bytes(p.peak_ram_bytes) + f.statics() + f.stack());
+        assert_eq!(f.stack(), stack_bytes(b, has_fused(p)));
+        assert!(f.ram_line().starts_with(&format!("RAM {} B = statics 0 + arena {} + stack {} (runtime ", f.ram_needed(), f.arena(), f.stack())), "{}", f.ram_line());
         // An asked constraint replaces the budget.
         let f = fit(&g, b, Some(Constraint::MinRam), false).unwrap();
         assert!(f.describe().starts_with("plan (MinRam): "));
         assert!(f.plan().unwrap().overhead > 1.0);
     }
 
-    /// tiny_cnn_int8 on the 16 kB micro:bit: the fused stack alone (4 kB reserve + 32 kB) is
-    /// more than its RAM, so the arena budget is 0; layer by layer (6144 B arena + 4096 B stack)
-    /// fits.
+    /// tiny_cnn_int8 on the 16 kB micro:bit: if the fused firmware's stack reserve leaves less
+    /// than the least-RAM arena, the decision falls back to layer by layer (6144 B arena + the
+    /// layer-by-layer stack), which fits; otherwise a fused plan within the budget.
     #[test]
     fn a_model_that_fits_only_layer_by_layer() {
         let b = board("microbit").unwrap();
         let g = graph("tiny_cnn_int8");
         let f = fit(&g, b, None, false).unwrap();
-        assert_eq!(f.budget, 0);
+        assert_eq!(f.budget, b.ram.saturating_sub(stack_bytes(b, true)));
+        let least = msf_plan::plan(&g, &Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: Constraint::MinRam, pareto: false }).unwrap();
+        if f.budget >= least.peak_stage_bytes {
+            assert!(matches!(f.choice, Choice::Plan(_)) && f.fits_ram(), "{:?}", f.choice);
+            return;
+        }
         assert!(f.fell_back() && f.plan().is_none() && f.fits_ram());
         let Choice::LayerByLayer { arena, ram_needed, least_ram_arena } = f.choice.clone() else { panic!("{:?}", f.choice) };
-        assert_eq!((arena, ram_needed), (6144, 6144 + 4096));
-        let least = msf_plan::plan(&g, &Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: Constraint::MinRam, pareto: false }).unwrap();
+        assert_eq!((arena, ram_needed), (6144, 6144 + stack_bytes(b, false)));
+        assert_eq!((f.stack(), f.ram_needed()), (stack_bytes(b, false), ram_needed));
         assert_eq!(least_ram_arena, least.peak_stage_bytes);
-        assert_eq!(f.describe(), format!("layer by layer: arena 6144 B (every fused plan needs its arena + {} B of stack; least-RAM arena {least_ram_arena} B)", stack_bytes(b, true)));
+        assert_eq!(f.describe(), format!("layer by layer: arena 6144 B (every fused plan needs its arena + {} B of stack reserve; least-RAM arena {least_ram_arena} B)", stack_bytes(b, true)));
     }
 
     /// mbv1_w025_96 on the micro:bit: nothing fits; the refusal carries the least-RAM arena and
@@ -291,18 +341,20 @@ mod tests {
         let Err(FitError::Refused(r)) = fit(&g, b, None, false) else { panic!("not refused") };
         let lbl = firmware(&g, None, None, Kernels::Reference).unwrap();
         assert_eq!(lbl.arena, 64512);
-        assert_eq!(r.available(), 0);
+        let budget = b.ram.saturating_sub(stack_bytes(b, true));
+        assert_eq!(r.available(), budget);
         assert_eq!(
             r.limit,
-            Limit::Board { id: "microbit".into(), ram: 16384, budget: 0, fused_stack: stack_bytes(b, true), layerwise_ram: 64512 + 4096 }
+            Limit::Board { id: "microbit".into(), ram: 16384, budget, fused_stack: stack_bytes(b, true), layerwise_ram: 64512 + stack_bytes(b, false) }
         );
         let least = msf_plan::plan(&g, &Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: Constraint::MinRam, pareto: false }).unwrap();
         assert_eq!(r.best, least.peak_stage_bytes);
         assert_eq!(
             r.to_string(),
             format!(
-                "no plan of mbv1_w025_96_int8 fits microbit (16384 B of RAM: arena budget 0 B beside statics and {} B of stack for the fused executor; layer by layer needs 68608 B of RAM): the least-RAM plan needs an arena of {} B (use --force to emit it anyway)",
+                "no plan of mbv1_w025_96_int8 fits microbit (16384 B of RAM: arena budget {budget} B beside statics and {} B of stack for the fused executor; layer by layer needs {} B of RAM): the least-RAM plan needs an arena of {} B (use --force to emit it anyway)",
                 stack_bytes(b, true),
+                64512 + stack_bytes(b, false),
                 r.best
             )
         );

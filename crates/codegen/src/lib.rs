@@ -12,6 +12,7 @@ pub mod fit;
 pub mod lower;
 pub mod project;
 pub mod sanitize;
+pub mod stack;
 mod zipper;
 
 pub use board::{board, boards, latency_s, Board, CycleCounter, Family, Qemu, Sources};
@@ -19,6 +20,7 @@ pub use fit::{fit, fit_with, Choice, Fit, FitError, Limit, Refusal};
 pub use lower::{default_input, firmware, Kernels};
 pub use project::{arena_budget, stack_bytes, Budget, Firmware, OutputKind, Project, ProjectFile};
 pub use sanitize::{crate_name, safe_entry_path};
+pub use stack::{stack_budget, StackBudget, INTERRUPT_MARGIN};
 
 /// Everything that can go wrong while emitting a project.
 #[derive(Debug, thiserror::Error)]
@@ -170,8 +172,8 @@ mod tests {
         let b = board("nucleo-f767zi").unwrap();
         let p = emit_project(b, &fw("tiny", 4096), false).unwrap();
         let r = std::str::from_utf8(&p.file("README.md").unwrap().bytes).unwrap();
-        // peak RAM = arena 4096 + statics 0 + stack 8192.
-        assert!(r.contains("**12288**"), "{r}");
+        // RAM = arena 4096 + statics 0 + the layer-by-layer stack reserve.
+        assert!(r.contains(&format!("**{}**", 4096 + stack_bytes(b, false))), "{r}");
         // 1e6 MACs x 3 cycles / 216 MHz = 13.9 ms.
         assert!(r.contains("**13.9 ms**"), "{r}");
         assert!(r.contains("probe-rs run --chip STM32F767ZITx"));
@@ -193,8 +195,8 @@ mod tests {
         let b = board("hifive1-revb").unwrap();
         let e = emit_project(b, &fw("big", 96 * 1024), false).unwrap_err();
         let msg = e.to_string();
-        // 98304 arena + 0 statics + 4096 stack = 102400 needed, 16384 available.
-        assert!(msg.contains("102400 B of RAM") && msg.contains("16384 B of RAM"), "{msg}");
+        // 98304 arena + 0 statics + the stack reserve needed, 16384 available.
+        assert!(msg.contains(&format!("{} B of RAM", 98304 + stack_bytes(b, false))) && msg.contains("16384 B of RAM"), "{msg}");
         let p = emit_project(b, &fw("big", 96 * 1024), true).unwrap();
         assert!(!p.budget.fits());
         let r = std::str::from_utf8(&p.file("README.md").unwrap().bytes).unwrap();
@@ -253,7 +255,8 @@ mod tests {
         assert_eq!(z1, emit(&g, b, Some(&plan), &o).unwrap().zip);
         assert!(fw.fused);
         assert_eq!(p.budget.arena, plan.peak_ram_bytes);
-        assert_eq!(p.budget.stack, b.stack_reserve + project::FUSED_STACK_EXTRA);
+        assert_eq!(p.budget.stack, stack::stack_budget(b, true).total);
+        assert_eq!(p.budget.ram_needed, project::arena_static_bytes(plan.peak_ram_bytes) + p.budget.statics + p.budget.stack);
         let r = std::str::from_utf8(&p.file("README.md").unwrap().bytes).unwrap();
         assert!(r.contains(&format!("predicted peak RAM = arena = **{} B**", plan.peak_ram_bytes)), "{r}");
         assert_eq!(r.matches("| fused, H-cache").count() + r.matches("| fused, line buffers").count(), plan.stages.iter().filter(|s| s.kind == msf_plan::StageKind::Fused).count(), "{r}");

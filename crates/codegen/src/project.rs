@@ -54,7 +54,7 @@ pub struct Firmware {
     /// Markdown after the summary (the stage table of a planned firmware; may be empty).
     pub plan_details: String,
     /// The program carries a stage table with fused stages: the firmware runs it through
-    /// `msf_runtime::fused::FusedProgram` (whose stack patch the stack reserve must hold).
+    /// `msf_runtime::fused::FusedProgram` (the stack reserve is the fused figure).
     pub fused: bool,
 }
 
@@ -64,8 +64,13 @@ pub struct Budget {
     pub arena: u64,
     /// .data + .bss besides the arena (runtime and startup statics), see [`statics_overhead`].
     pub statics: u64,
+    /// The stack reserve: `stack_parts.total`.
     pub stack: u64,
-    /// arena + statics + stack: the predicted peak RAM.
+    /// The reserve in its parts (runtime, template, interrupt margin).
+    pub stack_parts: crate::stack::StackBudget,
+    /// The firmware's whole RAM: statics + arena (16-byte rounded) + stack reserve. The one
+    /// RAM figure `msf plan --board`, `msf emit`, the README and the page show, and the one the
+    /// fit decision compares with the board's RAM.
     pub ram_needed: u64,
     pub program: u64,
     pub input: u64,
@@ -89,7 +94,7 @@ impl Budget {
 /// - Cortex-M and RISC-V: 0. cortex-m-rt, riscv-rt and the semihosting crates keep no statics;
 ///   main uses `Peripherals::steal()` (not `take()`, whose 1-byte flag would add a padded static);
 ///   msf-runtime is no-alloc and keeps none. The stack is not a static: its reserve
-///   (`Board::stack_reserve`) is kept free above .bss by a linker ASSERT (riscv-rt: `_stack_size`).
+///   ([`stack_bytes`]) is kept free above .bss by a linker ASSERT (riscv-rt: `_stack_size`).
 /// - ESP32: esp-hal's own statics (clocks, drivers, app descriptor); not built in the tests that
 ///   measure, so an allowance (the ESP32-C3 hello-world measured 952 B of .data + .bss here).
 pub fn statics_overhead(family: Family) -> u64 {
@@ -112,22 +117,16 @@ pub fn code_estimate(family: Family) -> u64 {
     }
 }
 
-/// Stack bytes a firmware keeps free: the board's reserve (startup, report, layer kernels), plus,
-/// when the program has fused stages, [`FUSED_STACK_EXTRA`].
+/// Stack bytes a firmware keeps free on `board`: the runtime's measured stack on its target
+/// (layer by layer, or fused when the program has fused stages) + the template's main/report +
+/// [`crate::stack::INTERRUPT_MARGIN`], rounded: [`crate::stack::stack_budget`].
 pub fn stack_bytes(board: &Board, fused: bool) -> u64 {
-    board.stack_reserve + if fused { FUSED_STACK_EXTRA } else { 0 }
+    crate::stack::stack_budget(board, fused).total
 }
 
-/// Extra stack of the fused executor: its stack patch (a window that wraps in its ring is
-/// gathered into `msf_runtime::fused::PATCH_BYTES` on the stack) plus the walk's state (per-op
-/// buffer/span tables of `MAX_OPS` entries, the recursive pull). Measured under QEMU
-/// (tests/tests/emit_qemu.rs prints it): tiny_cnn_int8's least-RAM plan used 28.7 kB of stack
-/// on mps2-an386 and 28.4 kB on riscv32-virt, mbv1_w025_96_int8's 32.7 kB on mps2-an386, against
-/// 3.5 kB layer by layer; 16 kB above the patch covers the walk state with room for deeper stages.
-pub const FUSED_STACK_EXTRA: u64 = msf_runtime::fused::PATCH_BYTES as u64 + 16384;
-
-/// The largest arena a fused firmware can have on `board`: RAM minus statics and the stack
-/// (reserve + fused patch). What `msf emit` gives the planner when no budget is asked for.
+/// The largest arena a fused firmware can have on `board`: RAM minus statics and the fused
+/// firmware's stack reserve ([`stack_bytes`]). What `msf emit` gives the planner when no budget
+/// is asked for.
 pub fn arena_budget(board: &Board) -> u64 {
     board.ram.saturating_sub(statics_overhead(board.family) + stack_bytes(board, true))
 }
@@ -150,11 +149,13 @@ pub fn budget(board: &Board, fw: &Firmware) -> Budget {
     let code = code_estimate(board.family) + if fw.fused { FUSED_CODE_EXTRA } else { 0 };
     let program = fw.program.len() as u64;
     let input = fw.input.len() as u64;
-    let stack = stack_bytes(board, fw.fused);
+    let stack_parts = crate::stack::stack_budget(board, fw.fused);
+    let stack = stack_parts.total;
     Budget {
         arena: fw.arena,
         statics,
         stack,
+        stack_parts,
         ram_needed: arena_static_bytes(fw.arena) + statics + stack,
         program,
         input,
@@ -201,7 +202,9 @@ fn fused_model_rs(fw: &Firmware) -> String {
     let mut s = data_decls(fw);
     s.push_str(
         r#"
-/// Run the planned program on the bundled input; the output bytes live in the arena.
+/// Run the planned program on the bundled input; the output bytes live in the arena. Not
+/// inlined: its stack is the runtime's share of the measured high-water mark, not main's.
+#[inline(never)]
 pub fn infer() -> Result<&'static [u8], msf_runtime::Error> {
     use msf_runtime::Error;
     // SAFETY: main calls infer() once, so this is the only reference to the arena.
@@ -229,7 +232,9 @@ fn runtime_model_rs(fw: &Firmware) -> String {
     let mut s = data_decls(fw);
     s.push_str(
         r#"
-/// Run the program on the bundled input; the output bytes live in the arena.
+/// Run the program on the bundled input; the output bytes live in the arena. Not inlined: its
+/// stack is the runtime's share of the measured high-water mark, not main's.
+#[inline(never)]
 pub fn infer() -> Result<&'static [u8], msf_runtime::Error> {
     use msf_runtime::Error;
     // SAFETY: main calls infer() once, so this is the only reference to the arena.
@@ -426,6 +431,18 @@ fn vars(board: &Board, fw: &Firmware, krate: &str, b: &crate::project::Budget) -
     v.insert("ARENA_KB", kb(b.arena));
     v.insert("STATICS", b.statics.to_string());
     v.insert("STACK", b.stack.to_string());
+    v.insert("STACK_RUNTIME", b.stack_parts.runtime.to_string());
+    v.insert("STACK_TEMPLATE", b.stack_parts.template.to_string());
+    v.insert("STACK_MARGIN", b.stack_parts.margin.to_string());
+    v.insert(
+        "STACK_SOURCE",
+        format!(
+            "{} on {}{}",
+            if fw.fused { "fused executor" } else { "layer by layer" },
+            crate::stack::target_stack(board).name,
+            if b.stack_parts.runtime_measured { ", measured under QEMU" } else { ", not measured on this core: the largest measured figure of its architecture" }
+        ),
+    );
     v.insert("RAM_NEEDED", b.ram_needed.to_string());
     v.insert("RAM_NEEDED_KB", kb(b.ram_needed));
     v.insert("RAM", b.ram.to_string());

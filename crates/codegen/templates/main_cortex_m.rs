@@ -24,14 +24,19 @@ impl report::Sink for Host {
 #[entry]
 fn main() -> ! {
 {{CYCLES_INIT}}
+    // The stack is measured in two parts (stack.rs): the inference (painted before, scanned
+    // after) and the report (painted again, scanned after); `at_call` is main's own depth.
     stack::paint();
+    let at_call = stack::depth();
     let start = {{CYCLES_NOW}};
     let result = model::infer();
     let end = {{CYCLES_NOW}};
+    let inference = stack::used();
+    stack::paint();
     let cycles = {{CYCLES_DIFF}};
     let mut host = Host(hio::hstdout().ok());
     let status = report::report(&mut host, result, model::OUTPUT_KIND, cycles);
-    report::stack(&mut host, stack::used(), {{STACK}});
+    report::stack(&mut host, at_call, inference, stack::used(), {{STACK}});
     debug::exit(if status == 0 { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
     loop {
         cortex_m::asm::wfi();

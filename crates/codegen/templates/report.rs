@@ -59,7 +59,9 @@ pub enum Kind {
     F32,
 }
 
-/// Print the report; returns the process exit status (0 on success).
+/// Print the report; returns the process exit status (0 on success). Not inlined, so its
+/// buffer is in its own frame (measured as the report's stack), not in main's.
+#[inline(never)]
 pub fn report<S: Sink, E: core::fmt::Display>(sink: &mut S, result: Result<&[u8], E>, kind: Kind, cycles: Option<u64>) -> i32 {
     let mut w = Chunked { sink, buf: [0; 128], len: 0 };
     let status = match result {
@@ -100,10 +102,17 @@ pub fn report<S: Sink, E: core::fmt::Display>(sink: &mut S, result: Result<&[u8]
     status
 }
 
-/// Print the stack high-water mark next to the reserve the linker script keeps free.
+/// Print the stack high-water mark next to the reserve the linker script keeps free:
+/// `stack: N bytes used (main M, runtime R, report P; reserve S)`. All are bytes from the top
+/// of the stack except R: `at_call` = M is main's depth at the inference call, `inference` its
+/// high-water during the inference (R = inference - M: the runtime's own), `report` = P the
+/// high-water while the report printed; N = max(inference, report). This line's own printing
+/// is shallower than the report's (same buffer, fewer arguments).
 #[allow(dead_code)]
-pub fn stack<S: Sink>(sink: &mut S, used: usize, reserve: usize) {
+#[inline(never)]
+pub fn stack<S: Sink>(sink: &mut S, at_call: usize, inference: usize, report: usize, reserve: usize) {
     let mut w = Chunked { sink, buf: [0; 128], len: 0 };
-    let _ = write!(w, "stack: {} bytes used (reserve {})\n", used, reserve);
+    let used = if inference > report { inference } else { report };
+    let _ = write!(w, "stack: {} bytes used (main {}, runtime {}, report {}; reserve {})\n", used, at_call, inference - at_call, report, reserve);
     w.flush();
 }

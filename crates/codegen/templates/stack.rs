@@ -24,6 +24,18 @@ fn sp() -> usize {
     s
 }
 
+fn top() -> usize {
+    core::ptr::addr_of!(_stack_start) as usize
+}
+
+/// Bytes of stack in use at the caller: from the top of the stack down to the stack pointer.
+/// main reads it right before the inference call, which splits the high-water mark into main's
+/// own share (startup + main's frame) and the runtime's (everything below it).
+#[inline(always)]
+pub fn depth() -> usize {
+    top() - sp()
+}
+
 fn bottom() -> usize {
     (core::ptr::addr_of!(__euninit) as usize + 3) & !3
 }
@@ -44,7 +56,7 @@ pub fn paint() {
 /// Bytes of stack used so far: from the top of the stack down to the lowest overwritten word.
 #[inline(never)]
 pub fn used() -> usize {
-    let top = core::ptr::addr_of!(_stack_start) as usize;
+    let top = top();
     let mut a = bottom();
     // SAFETY: reads RAM between the statics and the top of the stack.
     while a < top && unsafe { core::ptr::read_volatile(a as *const u32) } == PAINT {

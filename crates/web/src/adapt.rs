@@ -243,9 +243,15 @@ pub struct FitView {
     pub budget: u64,
     /// `plan`, `layer-by-layer`, `refused` or `cannot-plan`.
     pub choice: String,
-    /// The firmware's arena and predicted RAM (0 when refused).
+    /// The firmware's arena and whole RAM = statics + arena + stack reserve (0 when refused).
     pub arena: u64,
     pub ram_needed: u64,
+    /// The statics and the stack reserve beside the arena in `ram_needed` (0 when refused).
+    pub statics: u64,
+    pub stack: u64,
+    /// `RAM N B = statics S + arena A + stack K (runtime R + main/report/rounding T + interrupt margin M)`,
+    /// msf-codegen's line (empty when refused).
+    pub ram_line: String,
     /// MACs of the chosen plan (`None` layer by layer or refused).
     pub macs: Option<u64>,
     pub fits: bool,
@@ -257,7 +263,7 @@ pub struct FitView {
 /// Fit the graph to `board` under `asked` (`None`: least compute within its arena budget).
 pub fn fit(state: &PlanState, graph: &Graph, board: &'static msf_codegen::Board, asked: Option<Constraint>) -> FitView {
     let budget = msf_codegen::arena_budget(board);
-    let view = |choice: &str, says: String| FitView { board: board.id.clone(), budget, choice: choice.into(), arena: 0, ram_needed: 0, macs: None, fits: false, fell_back: true, says };
+    let view = |choice: &str, says: String| FitView { board: board.id.clone(), budget, choice: choice.into(), arena: 0, ram_needed: 0, statics: 0, stack: 0, ram_line: String::new(), macs: None, fits: false, fell_back: true, says };
     let planner = match (&state.planner, state.is_paper()) {
         (Ok(p), false) => p,
         (Err(e), false) => return view("cannot-plan", e.clone()),
@@ -272,11 +278,12 @@ fn fit_full(graph: &Graph, board: &'static msf_codegen::Board, asked: Option<Con
 }
 
 fn decided(f: Result<msf_codegen::Fit, msf_codegen::FitError>, board: &msf_codegen::Board, budget: u64) -> FitView {
-    let mut v = FitView { board: board.id.clone(), budget, choice: String::new(), arena: 0, ram_needed: 0, macs: None, fits: false, fell_back: true, says: String::new() };
+    let mut v = FitView { board: board.id.clone(), budget, choice: String::new(), arena: 0, ram_needed: 0, statics: 0, stack: 0, ram_line: String::new(), macs: None, fits: false, fell_back: true, says: String::new() };
     match f {
         Ok(f) => {
             v.choice = if f.plan().is_some() { "plan" } else { "layer-by-layer" }.into();
             (v.arena, v.ram_needed, v.macs, v.fits, v.fell_back, v.says) = (f.arena(), f.ram_needed(), f.plan().map(|p| p.macs), f.fits_ram(), f.fell_back(), f.describe());
+            (v.statics, v.stack, v.ram_line) = (f.statics(), f.stack(), f.ram_line());
         }
         Err(msf_codegen::FitError::Refused(r)) => (v.choice, v.says) = ("refused".into(), r.reason()),
         Err(e) => (v.choice, v.says) = ("cannot-plan".into(), e.to_string()),

@@ -229,6 +229,15 @@ impl Session {
                 ));
             }
         }
+        // The firmware's whole RAM for the plan shown (msf emit's figure: statics + arena +
+        // the stack reserve, fused or layer by layer), with the arena and the stack beside it.
+        if let Some(b) = self.board()?.and_then(|b| msf_codegen::board(&b.id).ok()) {
+            let fused = plan.stages.iter().any(|s| s.fused);
+            let arena = plan.peak_incl_io;
+            let statics = msf_codegen::project::statics_overhead(b.family);
+            let ram = msf_codegen::fit::firmware_ram(b, arena, fused);
+            notes.push(format!("firmware on {}: {} (board: {} B)", b.id, msf_codegen::fit::ram_line(ram, statics, arena, b, fused), b.ram));
+        }
         if let Some(b) = plan.budget {
             // The planner's own fallback note already says it (with its numbers).
             if !plan.fits && !notes.iter().any(|n| n.contains("no plan fits")) {

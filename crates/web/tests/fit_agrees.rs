@@ -33,6 +33,9 @@ fn page_and_cli_agree_for_every_board_and_corpus_model() {
                 Ok(c) => {
                     assert_eq!((f.arena, f.ram_needed, f.fits, f.fell_back), (c.arena(), c.ram_needed(), c.fits_ram(), c.fell_back()), "{what}");
                     assert_eq!(f.says, c.describe(), "{what}");
+                    // One RAM figure: statics + arena + stack reserve, the same parts as msf emit's.
+                    assert_eq!((f.statics, f.stack, f.ram_line.as_str()), (c.statics(), c.stack(), c.ram_line().as_str()), "{what}");
+                    assert_eq!(f.ram_needed, f.statics + msf_codegen::project::arena_static_bytes(f.arena) + f.stack, "{what}");
                     match &c.choice {
                         Choice::Plan(p) => {
                             plans += 1;
@@ -40,6 +43,8 @@ fn page_and_cli_agree_for_every_board_and_corpus_model() {
                             assert_eq!(f.macs, Some(p.macs), "{what}");
                             // The page shows the plan the firmware runs, and says it fits.
                             assert_eq!((r.plan.peak_incl_io, r.plan.macs, r.plan.fits), (p.peak_ram_bytes, p.macs, c.fits_ram()), "{what}");
+                            let line = format!("firmware on {}: {} (board: {} B)", b.id, c.ram_line(), b.ram);
+                            assert!(r.notes.contains(&line), "{what}: the page shows the firmware's RAM {line:?}: {:?}", r.notes);
                         }
                         Choice::LayerByLayer { .. } => {
                             lbl += 1;
