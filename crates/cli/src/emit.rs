@@ -1,13 +1,14 @@
-//! `msf emit MODEL --board NAME [--ram .. | --max-overhead ..] [--input IN.bin] --out PROJECT.zip
-//! [--force]` and `msf boards [--json]`.
+//! `msf emit MODEL --board NAME [--ram .. | --max-overhead .. | --layer-by-layer] [--input IN.bin]
+//! --out PROJECT.zip [--force]` and `msf boards [--json]`.
 //!
 //! The firmware runs a full-mode msf-CNN plan (msf_exec::compile_plan; fused stages through
 //! msf-runtime's fused executor, arena = the plan's peak RAM). `--ram` asks for the least compute
 //! within that arena (P2), `--max-overhead` for the least RAM within that compute factor (P1,
 //! `inf` = least RAM). With neither: P2 with the board's arena budget (RAM - statics - the fused
 //! firmware's stack reserve), so a model that does not fit layer by layer gets a fused plan by
-//! itself. If no plan fits, the refusal gives the best reachable RAM and what the
-//! board offers (unless --force: then the least-RAM plan is emitted).
+//! itself. If no plan fits, the refusal gives the best reachable RAM and what the board offers
+//! (unless --force: then the least-RAM plan is emitted). `--layer-by-layer` emits the unfused
+//! firmware (same template, layer-by-layer stack figure) for comparison.
 
 use crate::util::{constraint, load_model, parse_bytes};
 use anyhow::{bail, Context, Result};
@@ -28,6 +29,10 @@ pub struct Args {
     /// Compute-overhead bound for the plan (factor >= 1, or `inf`).
     #[arg(long)]
     max_overhead: Option<String>,
+    /// Emit the unfused firmware (every op its own stage, msf_plan::layer_by_layer) with the
+    /// same template, to compare its RAM with the fused one's.
+    #[arg(long, conflicts_with_all = ["ram", "max_overhead"])]
+    layer_by_layer: bool,
     /// Test input bundled into the firmware (raw tensor bytes). Default: MODEL's NAME.input.bin
     /// beside it if there is one, else a deterministic pseudo-random input.
     #[arg(long)]
@@ -70,10 +75,16 @@ pub fn run(a: Args) -> Result<()> {
     };
     // The decision `msf plan --board` and the page make: the plan, layer by layer, or the
     // refusal with the numbers (its text is the error).
-    let f = fit(&graph, b, constraint(a.ram, a.max_overhead.as_deref())?, a.force)?;
-    let plan_line = f.describe();
     let opts = EmitOptions { input: input.as_deref(), kernels, force: a.force };
-    let Emitted { firmware: fw, project, zip } = match emit(&graph, b, f.plan(), &opts) {
+    let (plan, plan_line, budget) = if a.layer_by_layer {
+        let lbl = msf_plan::layer_by_layer(&graph);
+        let line = format!("layer by layer (--layer-by-layer): {} stages, arena {} B", lbl.stages.len(), lbl.peak_ram_bytes);
+        (None, line, msf_codegen::arena_budget(b))
+    } else {
+        let f = fit(&graph, b, constraint(a.ram, a.max_overhead.as_deref())?, a.force)?;
+        (f.plan().cloned(), f.describe(), f.budget)
+    };
+    let Emitted { firmware: fw, project, zip } = match emit(&graph, b, plan.as_ref(), &opts) {
         Ok(e) => e,
         Err(e @ msf_codegen::CodegenError::DoesNotFit { arena, .. }) => {
             // Say what the planner could reach, so the user knows whether another plan would fit.
@@ -81,7 +92,7 @@ pub fn run(a: Args) -> Result<()> {
             let best = match least {
                 Ok(m) => format!(
                     "; the least-RAM plan has an arena of {} B (F = {:.2}; this one {arena} B), and {}'s arena budget for a fused firmware is {} B",
-                    m.peak_ram_bytes, m.overhead, b.id, f.budget
+                    m.peak_ram_bytes, m.overhead, b.id, budget
                 ),
                 Err(pe) => format!("; the planner found no smaller plan ({pe})"),
             };

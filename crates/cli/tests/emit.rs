@@ -93,3 +93,23 @@ fn plan_board_shows_the_plan_emit_emits() {
     assert_eq!(stack, stack_bytes(board("nucleo-f767zi").unwrap(), true));
 }
 
+/// `--layer-by-layer`: the unfused firmware with the same template, its RAM line beside the
+/// fused one's, and the README's figure.
+#[test]
+fn layer_by_layer_firmware_for_comparison() {
+    let m = corpus_model("mbv1_w025_96_int8.tflite");
+    let out = scratch("lbl-flag");
+    let (ok, stdout, stderr) = msf(&["emit", &m, "--board", "mps2-an386", "--layer-by-layer", "--out", &out]);
+    assert!(ok, "{stderr}");
+    let b = board("mps2-an386").unwrap();
+    let lbl = stack_bytes(b, false);
+    assert!(stdout.contains("  layer by layer (--layer-by-layer): 31 stages, arena 64512 B\n"), "{stdout}");
+    assert!(stdout.contains(&format!("  RAM {} B = statics 0 + arena 64512 + stack {lbl} (runtime ", 64512 + lbl)), "{stdout}");
+    let zip = std::fs::read(&out).unwrap();
+    let (ok, fused_out, stderr) = msf(&["emit", &m, "--board", "mps2-an386", "--max-overhead", "1.3", "--out", &out]);
+    assert!(ok, "{stderr}");
+    assert!(fused_out.contains(&format!("+ stack {} (runtime ", stack_bytes(b, true))), "{fused_out}");
+    assert_ne!(zip, std::fs::read(&out).unwrap());
+    let (ok, _, stderr) = msf(&["emit", &m, "--board", "mps2-an386", "--layer-by-layer", "--max-overhead", "1.3", "--out", &out]);
+    assert!(!ok && stderr.contains("cannot be used with"), "{stderr}");
+}
