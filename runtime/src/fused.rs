@@ -10,7 +10,8 @@
 //! stage    STAGE_WORDS: KIND (0 layer, 1 h_cache, 2 line_buffer), A (layer: first layer
 //!          index; h_cache: band rows R), B (layer: layer count; fused: op count), ROOT_H,
 //!          ROOT_W, TAIL (1: the last op is a MEAN fed root row by root row), LEN (words of
-//!          this record), 0
+//!          this record), SCRATCH (fused stages: arena offset of the stage's scratch, laid out
+//!          as [`StageScratch`] says)
 //! op       (fused stages only, B of them) a 32-word layer record (program::w) followed by
 //!          OP_WORDS fused words (see [`f`])
 //! ```
@@ -22,9 +23,15 @@
 //! bounds-checked slice of its own buffer: an access outside a planned buffer is an error.
 //!
 //! Kernels are the layer executor's own ([`crate::spatial`], [`crate::ops`]), called on
-//! windows: a whole output column (H-cache) or row (line buffer) at once when every input
-//! window is contiguous in its ring, else pixel by pixel from a stack patch gathered through
-//! the ring addressing. Same arithmetic as layer by layer, so the same bytes.
+//! windows: a whole output column (H-cache) or row (line buffer) at once, the input window a
+//! view of its ring that wraps as the ring does ([`crate::view::InView`]'s slots), so nothing
+//! is gathered. Same arithmetic as layer by layer, so the same bytes.
+//!
+//! Nothing of a stage's size lives on the stack: the walk's per-op state (band spans, progress,
+//! and the frames of the pull schedule, which is a depth-first walk kept as an explicit stack)
+//! and the convs' im2col patch are the stage's scratch, a planned arena buffer whose size
+//! [`stage_scratch_bytes`] gives (the planner calls the same function). The stack holds a fixed
+//! handful of words per kernel call, whatever the stage.
 
 use crate::ops;
 use crate::program::{as_f32, as_f32_mut, as_i32, as_i8, as_i8_mut, Layer, Program, LAYER_WORDS};
@@ -38,13 +45,58 @@ pub mod hdr_words {
     pub const STAGES_OFF: usize = 12;
 }
 
-/// Most ops one fused stage may hold: the walk's stack state is a few words per op (ops are
-/// decoded from the blob when used, not copied).
+/// Most ops one fused stage may hold (the planner builds no longer stage).
 pub const MAX_OPS: usize = 64;
 pub const STAGE_WORDS: usize = 8;
 pub const OP_WORDS: usize = 16;
-/// Bytes of the stack patch a wrapped window is gathered into (one output pixel's window).
-pub const PATCH_BYTES: usize = 16384;
+/// Bytes of walk state per op in the stage scratch: [`walk`]'s eight 16-bit fields.
+pub const WALK_BYTES: usize = 16;
+/// Largest map height or width inside a fused stage (positions are 16-bit in the walk state;
+/// [`walk::NONE`] is reserved).
+pub const MAX_FUSED_DIM: usize = 65534;
+
+/// Per-op walk state fields (16-bit), at `scratch + op * WALK_BYTES + field * 2`.
+pub mod walk {
+    /// Rows the op produces in the current H-cache band, first and last ([`NONE`]: not needed).
+    pub const SPAN_LO: usize = 0;
+    pub const SPAN_HI: usize = 1;
+    /// One past the last output position (column or row) computed; 0: none yet.
+    pub const DONE: usize = 2;
+    /// The op's frame of the pull schedule: positions wanted, the next one, the next input to
+    /// pull for it, and the op that pulled this one ([`NONE`]: the root).
+    pub const LO: usize = 3;
+    pub const HI: usize = 4;
+    pub const POS: usize = 5;
+    pub const INPUT: usize = 6;
+    pub const PARENT: usize = 7;
+    pub const NONE: u32 = u16::MAX as u32;
+}
+
+/// Alignment of each part of a stage's scratch.
+const PART_ALIGN: usize = 16;
+
+/// Bytes of a fused stage's scratch: the walk state of `n_ops` ops, then the largest im2col
+/// patch of its convs, each part 16-aligned.
+pub fn stage_scratch_bytes(n_ops: usize, conv_bytes: usize) -> usize {
+    (n_ops * WALK_BYTES).next_multiple_of(PART_ALIGN) + conv_bytes.next_multiple_of(PART_ALIGN)
+}
+
+/// Where the parts of a fused stage's scratch lie in the arena.
+#[derive(Debug, Clone, Copy)]
+pub struct StageScratch {
+    pub state: usize,
+    pub conv: (usize, usize),
+}
+
+impl StageScratch {
+    fn new(base: usize, n_ops: usize, conv_bytes: usize) -> StageScratch {
+        let c0 = base + (n_ops * WALK_BYTES).next_multiple_of(PART_ALIGN);
+        StageScratch { state: base, conv: (c0, c0 + conv_bytes) }
+    }
+    fn end(&self, n_ops: usize) -> usize {
+        self.state + stage_scratch_bytes(n_ops, self.conv.1 - self.conv.0)
+    }
+}
 /// `SRC0/SRC1` value of an input that is a whole tensor (not produced in the stage).
 pub const WHOLE: u32 = u32::MAX;
 
@@ -64,6 +116,7 @@ pub mod s {
     pub const ROOT_W: usize = 4;
     pub const TAIL: usize = 5;
     pub const LEN: usize = 6;
+    pub const SCRATCH: usize = 7;
 }
 
 /// Fused words of an op (after its 32 layer words).
@@ -155,6 +208,38 @@ impl Buf {
     fn row_stride(&self) -> usize {
         self.cols * self.c
     }
+    /// Rows `r.0..r.1` x columns `c.0..c.1` of the map as a view of this buffer's bytes
+    /// `data`, wrapping around the ring as its addressing does.
+    fn view<'d>(&self, data: &'d [u8], r: (usize, usize), c: (usize, usize)) -> Result<RawView<'d>, Error> {
+        let (rows, cols) = (r.1.saturating_sub(r.0), c.1.saturating_sub(c.0));
+        let (row_slot0, col_slot0) = match self.addr {
+            Addr::Whole => (r.0, c.0),
+            Addr::HRing => (r.0.checked_sub(self.lo).ok_or(Error::BadView("row above the ring"))?, c.0 % self.cols),
+            Addr::LRing => (r.0 % self.rows, c.0),
+        };
+        // The view's rows must not run past the band (H-cache) or the map (whole, line buffer
+        // columns): only the ring axis wraps.
+        let row_room = if self.addr == Addr::LRing { self.rows } else { self.rows.saturating_sub(row_slot0) };
+        let col_room = if self.addr == Addr::HRing { self.cols } else { self.cols.saturating_sub(col_slot0) };
+        if rows > row_room || cols > col_room {
+            return Err(Error::BadView("window larger than its ring"));
+        }
+        Ok(RawView {
+            data,
+            full_h: self.h,
+            full_w: self.w,
+            c: self.c,
+            row0: r.0,
+            rows,
+            col0: c.0,
+            cols,
+            row_stride: self.row_stride(),
+            row_slot0: if rows == 0 { 0 } else { row_slot0 },
+            row_slots: self.rows,
+            col_slot0: if cols == 0 { 0 } else { col_slot0 },
+            col_slots: self.cols,
+        })
+    }
 }
 
 /// What the run measured.
@@ -164,9 +249,6 @@ pub struct Stats {
     pub high_water: usize,
     /// Output pixels computed by fused ops (recomputation included).
     pub pixels: u64,
-    /// Of those, pixels of spatial ops whose input window wrapped around its ring: computed one
-    /// at a time from a gathered stack patch instead of a whole column/row per kernel call.
-    pub patched: u64,
 }
 
 /// One decoded op of a fused stage.
@@ -253,6 +335,24 @@ impl<'a> FusedProgram<'a> {
         self.n_stages
     }
 
+    /// Bytes of scratch fused stage `i` uses (its walk state and im2col patch); `None` for a layer
+    /// stage (its layers carry their own).
+    pub fn stage_scratch_len(&self, i: usize) -> Result<Option<usize>, Error> {
+        if i >= self.n_stages {
+            return Err(Error::BadParams("stage index"));
+        }
+        let mut word = self.stages_off / 4;
+        for _ in 0..i {
+            word += self.stage_len(word)?;
+        }
+        if rd(self.blob, word + s::KIND)? == kind::LAYER {
+            return Ok(None);
+        }
+        let n = self.load_ops(word)?;
+        let sc = self.stage_scratch(word, n)?;
+        Ok(Some(sc.end(n) - sc.state))
+    }
+
     fn stage_len(&self, word: usize) -> Result<usize, Error> {
         let len = rd(self.blob, word + s::LEN)? as usize;
         if len < STAGE_WORDS {
@@ -291,6 +391,16 @@ impl<'a> FusedProgram<'a> {
         Ok(n)
     }
 
+    /// The scratch of the fused stage at `word` with `n` ops: where its parts lie, sized by
+    /// [`stage_scratch_bytes`] from the stage's own ops.
+    fn stage_scratch(&self, word: usize, n: usize) -> Result<StageScratch, Error> {
+        let mut conv = 0;
+        for j in 0..n {
+            conv = conv.max(self.op_at(word, j)?.r.scratch_bytes());
+        }
+        Ok(StageScratch::new(rd(self.blob, word + s::SCRATCH)? as usize, n, conv))
+    }
+
     fn validate_stage(&self, i: usize, word: usize) -> Result<(), Error> {
         let bad = |what| Error::BadLayer { layer: i, what };
         let k = rd(self.blob, word + s::KIND)?;
@@ -306,6 +416,14 @@ impl<'a> FusedProgram<'a> {
         }
         let n = self.load_ops(word)?;
         let arena = self.program.arena_size() as u64;
+        let sc = self.stage_scratch(word, n)?;
+        let sc_range = (sc.state as u64, sc.end(n) as u64);
+        if sc.state % 4 != 0 {
+            return Err(Error::Misaligned("fused stage scratch"));
+        }
+        if sc_range.1 > arena {
+            return Err(Error::OutOfBounds { layer: i, what: "fused stage scratch outside the arena" });
+        }
         let tail = rd(self.blob, word + s::TAIL)? == 1;
         let line = k == kind::LINE_BUFFER;
         if line && rd(self.blob, word + s::A)? != 0 {
@@ -336,7 +454,9 @@ impl<'a> FusedProgram<'a> {
                 e => e,
             })?;
             let (h, wd, c, es) = (o.fu(f::H) as u64, o.fu(f::W) as u64, o.fu(f::C) as u64, o.fu(f::ES) as u64);
-            if h == 0 || wd == 0 || c == 0 || !(es == 1 || es == 4) || h > 1 << 20 || wd > 1 << 20 || c > 1 << 20 {
+            let (ih, iw) = (o.fu(f::IN_H) as u64, o.fu(f::IN_W) as u64);
+            let big = MAX_FUSED_DIM as u64;
+            if h == 0 || wd == 0 || c == 0 || !(es == 1 || es == 4) || h > big || wd > big || ih > big || iw > big || c > 1 << 20 {
                 return Err(bad("fused op map"));
             }
             let is_mean = streaming == Streaming::Tail;
@@ -413,6 +533,11 @@ impl<'a> FusedProgram<'a> {
                     return Err(bad("fused op output overlaps an input"));
                 }
             }
+            for r in ranges.into_iter().chain([out_range]) {
+                if r.0 < r.1 && r.0 < sc_range.1 && sc_range.0 < r.1 {
+                    return Err(bad("fused op buffer overlaps the stage scratch"));
+                }
+            }
             if let Some(g) = o.r.geom().filter(|_| o.is_spatial()) {
                 if g.in_h != o.fu(f::IN_H) || g.in_w != o.fu(f::IN_W) || g.in_c != o.fu(f::IN_C) || g.out_h != o.fu(f::H) || g.out_w != o.fu(f::W) || g.out_c != o.fu(f::C) {
                     return Err(bad("geometry differs from the fused map"));
@@ -463,6 +588,10 @@ impl<'a> FusedProgram<'a> {
                 let r = self.program.record(li)?;
                 // The end of what the layer writes: its output offset plus its output bytes.
                 st.high_water = st.high_water.max(r.out as usize + r.footprint().out as usize);
+                // Its scratch is held for the layer (gathered into pixel by pixel).
+                if r.scratch_bytes() > 0 {
+                    st.high_water = st.high_water.max(r.scratch as usize + r.scratch_bytes());
+                }
             }
             return Ok(());
         }
@@ -470,18 +599,14 @@ impl<'a> FusedProgram<'a> {
         let fo = StageOps { fp: self, word, n };
         let tail = rd(self.blob, word + s::TAIL)? == 1;
         let (root_h, root_w) = (rd(self.blob, word + s::ROOT_H)? as usize, rd(self.blob, word + s::ROOT_W)? as usize);
-        let mut w = Walk {
-            prog: &self.program,
-            ops: fo,
-            bufs: [Buf { off: 0, len: 0, h: 0, w: 0, c: 0, es: 1, rows: 0, cols: 0, addr: Addr::Whole, lo: 0 }; MAX_OPS],
-            span: [(0, 0); MAX_OPS],
-            done: [-1; MAX_OPS],
-            line: k == kind::LINE_BUFFER,
-            band: (0, 0),
-            st,
-        };
+        let sc = self.stage_scratch(word, n)?;
+        let mut w = Walk { prog: &self.program, ops: fo, line: k == kind::LINE_BUFFER, band: (0, 0), sc, st };
+        // The scratch is the stage's own for as long as it runs.
+        w.st.high_water = w.st.high_water.max(sc.end(n));
         for j in 0..n {
-            w.bufs[j] = fo.get(j)?.out_buf(k == kind::LINE_BUFFER);
+            w.set(arena, j, walk::DONE, 0)?;
+            w.set(arena, j, walk::SPAN_LO, 0)?;
+            w.set(arena, j, walk::SPAN_HI, 0)?;
         }
         let last = n - 1;
         // The op whose output is the root: the last op, or the MEAN's producer.
@@ -514,13 +639,16 @@ impl<'a> FusedProgram<'a> {
             while y0 < root_h {
                 let y1 = (y0 + r).min(root_h) - 1;
                 // Row spans, from the root backwards, union over consumers.
-                let mut sp: [Option<(usize, usize)>; MAX_OPS] = [None; MAX_OPS];
-                sp[root_op] = Some((y0, y1));
+                for o in 0..n {
+                    w.set(arena, o, walk::SPAN_LO, walk::NONE)?;
+                }
+                w.set(arena, root_op, walk::SPAN_LO, y0 as u32)?;
+                w.set(arena, root_op, walk::SPAN_HI, y1 as u32)?;
                 for o in (0..n).rev() {
                     if tail && o == last {
                         continue;
                     }
-                    let Some(out) = sp[o] else { continue };
+                    let Some(out) = w.span(arena, o)? else { continue };
                     let fop = fo.get(o)?;
                     for q in 0..n_inputs(&fop) {
                         let src = fop.fw[if q == 0 { f::SRC0 } else { f::SRC1 }];
@@ -530,22 +658,25 @@ impl<'a> FusedProgram<'a> {
                         let t = src as usize;
                         let len = fo.get(t)?.fu(f::H);
                         let need = fop.span_in(0, out.0, out.1, len);
-                        sp[t] = Some(match sp[t] {
+                        let s = match w.span(arena, t)? {
                             Some(s) => (s.0.min(need.0), s.1.max(need.1)),
                             None => need,
-                        });
+                        };
+                        w.set(arena, t, walk::SPAN_LO, s.0 as u32)?;
+                        w.set(arena, t, walk::SPAN_HI, s.1 as u32)?;
                     }
                 }
                 for o in 0..n {
-                    let s = sp[o].unwrap_or((0, 0));
-                    w.span[o] = s;
-                    w.bufs[o].lo = s.0;
-                    if o != last && w.bufs[o].addr == Addr::HRing && s.1 + 1 - s.0 > w.bufs[o].rows {
+                    let s = w.span(arena, o)?.unwrap_or((0, 0));
+                    w.set(arena, o, walk::SPAN_LO, s.0 as u32)?;
+                    w.set(arena, o, walk::SPAN_HI, s.1 as u32)?;
+                    let b = fo.get(o)?.out_buf(false);
+                    if o != last && b.addr == Addr::HRing && s.1 + 1 - s.0 > b.rows {
                         return Err(Error::BadParams("band span larger than its ring"));
                     }
+                    w.set(arena, o, walk::DONE, 0)?;
                 }
                 w.band = (y0, y1);
-                w.done = [-1; MAX_OPS];
                 for x in 0..root_w {
                     w.pull(root_op, x, x, arena)?;
                     if tail {
@@ -555,7 +686,6 @@ impl<'a> FusedProgram<'a> {
                 y0 += r;
             }
         } else {
-            w.done = [-1; MAX_OPS];
             for y in 0..root_h {
                 w.pull(root_op, y, y, arena)?;
                 if tail {
@@ -596,153 +726,172 @@ impl StageOps<'_, '_> {
     }
 }
 
-/// The state of one fused stage's walk.
+/// One fused stage's walk. Everything that grows with the stage lives in its scratch (`sc`):
+/// the per-op state words ([`walk`]) and the im2col patch; this struct is a few words.
 struct Walk<'p, 'a, 's> {
     prog: &'p Program<'a>,
     ops: StageOps<'p, 'a>,
-    bufs: [Buf; MAX_OPS],
-    /// Rows each op produces in the current band (H-cache).
-    span: [(usize, usize); MAX_OPS],
-    done: [isize; MAX_OPS],
     line: bool,
     band: (usize, usize),
+    sc: StageScratch,
     st: &'s mut Stats,
 }
 
-/// An input of one op: its buffer (a ring or a whole tensor).
-fn input_buf(o: &FOp, q: usize, bufs: &[Buf; MAX_OPS]) -> Result<Buf, Error> {
-    let src = o.fw[if q == 0 { f::SRC0 } else { f::SRC1 }];
-    if src != WHOLE {
-        return bufs.get(src as usize).copied().ok_or(Error::BadParams("fused op source"));
-    }
-    let es = in_es(o);
-    let (h, wd, c) = if q == 0 { (o.fu(f::IN_H), o.fu(f::IN_W), o.fu(f::IN_C)) } else { (o.fu(f::H), o.fu(f::W), o.fu(f::IN1_C)) };
-    let off = if q == 0 { o.r.in0 } else { o.r.in1 } as usize;
-    Ok(Buf { off, len: h * wd * c * es, h, w: wd, c, es, rows: h, cols: wd, addr: Addr::Whole, lo: 0 })
-}
+/// The arena bytes outside one kernel call's carved output and scratch.
+type Rest<'x> = crate::carve::Rest<'x>;
 
-/// Split the arena into `out`'s bytes (mutable) and the rest (shared).
-struct Split<'x> {
-    left: &'x [u8],
-    right: &'x [u8],
-    right_start: usize,
+fn rest_get<'x>(rest: &Rest<'x>, b: &Buf) -> Result<&'x [u8], Error> {
+    rest.get(b.off, b.len).ok_or(Error::OutOfBounds { layer: 0, what: "input buffer overlaps the output or the scratch" })
 }
-
-impl<'x> Split<'x> {
-    fn get(&self, b: &Buf) -> Result<&'x [u8], Error> {
-        let end = b.off.checked_add(b.len).ok_or(Error::OutOfBounds { layer: 0, what: "buffer" })?;
-        if end <= self.left.len() {
-            Ok(&self.left[b.off..end])
-        } else if b.off >= self.right_start {
-            self.right.get(b.off - self.right_start..end - self.right_start).ok_or(Error::OutOfBounds { layer: 0, what: "buffer" })
-        } else {
-            Err(Error::OutOfBounds { layer: 0, what: "input buffer overlaps the output buffer" })
-        }
-    }
-}
-
-fn split<'x>(arena: &'x mut [u8], out: &Buf) -> Result<(&'x mut [u8], Split<'x>), Error> {
-    let end = out.off.checked_add(out.len).filter(|&e| e <= arena.len()).ok_or(Error::OutOfBounds { layer: 0, what: "output buffer" })?;
-    let (left, rest) = arena.split_at_mut(out.off);
-    let (o, right) = rest.split_at_mut(end - out.off);
-    Ok((o, Split { left, right, right_start: end }))
-}
-
-/// Patch storage aligned for f32.
-#[repr(C, align(16))]
-struct Patch([u8; PATCH_BYTES]);
 
 impl Walk<'_, '_, '_> {
-    /// The pull schedule: make op `n`'s output positions `lo..=hi` (columns in an H-cache band,
-    /// rows for line buffers) exist, pulling each in-stage input's span first.
-    fn pull(&mut self, n: usize, lo: usize, hi: usize, arena: &mut [u8]) -> Result<(), Error> {
-        let o = self.ops.get(n)?;
-        let from = ((self.done[n] + 1).max(0) as usize).max(lo);
+    fn field_at(&self, op: usize, k: usize) -> Result<usize, Error> {
+        if op >= self.ops.n {
+            return Err(Error::BadParams("fused op index"));
+        }
+        Ok(self.sc.state + op * WALK_BYTES + k * 2)
+    }
+    /// Walk state field `k` of op `op`.
+    fn get(&self, arena: &[u8], op: usize, k: usize) -> Result<u32, Error> {
+        let at = self.field_at(op, k)?;
+        let b = arena.get(at..at + 2).ok_or(Error::OutOfBounds { layer: 0, what: "walk state" })?;
+        Ok(u16::from_le_bytes([b[0], b[1]]) as u32)
+    }
+    fn set(&self, arena: &mut [u8], op: usize, k: usize, v: u32) -> Result<(), Error> {
+        let at = self.field_at(op, k)?;
+        let v = u16::try_from(v).map_err(|_| Error::BadParams("fused map position above 16 bits"))?;
+        arena.get_mut(at..at + 2).ok_or(Error::OutOfBounds { layer: 0, what: "walk state" })?.copy_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+    /// The rows op `op` produces in the current band, if it is needed in it.
+    fn span(&self, arena: &[u8], op: usize) -> Result<Option<(usize, usize)>, Error> {
+        let lo = self.get(arena, op, walk::SPAN_LO)?;
+        if lo == walk::NONE {
+            return Ok(None);
+        }
+        Ok(Some((lo as usize, self.get(arena, op, walk::SPAN_HI)? as usize)))
+    }
+    /// Op `j`'s output buffer, its H-cache ring starting at the band's first row.
+    fn buf(&self, arena: &[u8], j: usize) -> Result<Buf, Error> {
+        let mut b = self.ops.get(j)?.out_buf(self.line);
+        if b.addr == Addr::HRing {
+            b.lo = self.get(arena, j, walk::SPAN_LO)? as usize;
+        }
+        Ok(b)
+    }
+    /// Input `q` of op `o`: the ring of the in-stage op producing it, or a whole tensor.
+    fn input_buf(&self, arena: &[u8], o: &FOp, q: usize) -> Result<Buf, Error> {
+        let src = o.fw[if q == 0 { f::SRC0 } else { f::SRC1 }];
+        if src != WHOLE {
+            return self.buf(arena, src as usize);
+        }
+        let es = in_es(o);
+        let (h, wd, c) = if q == 0 { (o.fu(f::IN_H), o.fu(f::IN_W), o.fu(f::IN_C)) } else { (o.fu(f::H), o.fu(f::W), o.fu(f::IN1_C)) };
+        let off = if q == 0 { o.r.in0 } else { o.r.in1 } as usize;
+        Ok(Buf { off, len: h * wd * c * es, h, w: wd, c, es, rows: h, cols: wd, addr: Addr::Whole, lo: 0 })
+    }
+
+    /// The pull schedule: make op `root`'s output positions `lo..=hi` (columns in an H-cache
+    /// band, rows for line buffers) exist, each position after the input spans it reads. A
+    /// depth-first walk over the stage's ops, its frames in the walk state: a pull only ever
+    /// descends to an earlier op, so each op has at most one live frame.
+    fn pull(&mut self, root: usize, lo: usize, hi: usize, arena: &mut [u8]) -> Result<(), Error> {
+        use walk::*;
         let axis = if self.line { 0 } else { 1 };
-        for p in from..=hi {
-            for q in 0..n_inputs(&o) {
+        let mut n = root;
+        let from = (self.get(arena, n, DONE)? as usize).max(lo);
+        if from > hi {
+            return Ok(());
+        }
+        for (k, v) in [(LO, lo as u32), (HI, hi as u32), (POS, from as u32), (INPUT, 0), (PARENT, NONE)] {
+            self.set(arena, n, k, v)?;
+        }
+        loop {
+            let p = self.get(arena, n, POS)? as usize;
+            if p > self.get(arena, n, HI)? as usize {
+                // This frame is done: back to the op that pulled it.
+                match self.get(arena, n, PARENT)? {
+                    NONE => return Ok(()),
+                    parent => {
+                        n = parent as usize;
+                        continue;
+                    }
+                }
+            }
+            let o = self.ops.get(n)?;
+            let q = self.get(arena, n, INPUT)? as usize;
+            if q < n_inputs(&o) {
+                self.set(arena, n, INPUT, q as u32 + 1)?;
                 let src = o.fw[if q == 0 { f::SRC0 } else { f::SRC1 }];
                 if src == WHOLE {
                     continue;
                 }
                 let t = src as usize;
-                let len = if axis == 0 { self.ops.get(t)?.fu(f::H) } else { self.ops.get(t)?.fu(f::W) };
+                if t >= n {
+                    return Err(Error::BadParams("fused op source"));
+                }
+                let to = self.ops.get(t)?;
+                let len = if axis == 0 { to.fu(f::H) } else { to.fu(f::W) };
                 let (a, b) = o.span_in(axis, p, p, len);
-                self.pull(t, a, b, arena)?;
+                let from = (self.get(arena, t, DONE)? as usize).max(a);
+                if from <= b {
+                    for (k, v) in [(LO, a as u32), (HI, b as u32), (POS, from as u32), (INPUT, 0), (PARENT, n as u32)] {
+                        self.set(arena, t, k, v)?;
+                    }
+                    n = t;
+                }
+                continue;
             }
+            // Every input span of position p exists: compute it.
             let (rows, cols) = if self.line {
                 ((p, p), (0, o.fu(f::W) - 1))
             } else if n == self.ops.n - 1 {
                 (self.band, (p, p))
             } else {
-                (self.span[n], (p, p))
+                let span = (self.get(arena, n, SPAN_LO)? as usize, self.get(arena, n, SPAN_HI)? as usize);
+                (span, (p, p))
             };
-            self.compute(n, rows, cols, arena)?;
-            self.done[n] = p as isize;
+            self.compute(&o, n, rows, cols, arena)?;
+            self.set(arena, n, DONE, p as u32 + 1)?;
+            self.set(arena, n, POS, p as u32 + 1)?;
+            self.set(arena, n, INPUT, 0)?;
         }
-        Ok(())
     }
 
     /// Compute op `n`'s output rows `r.0..=r.1` x columns `c.0..=c.1` into its buffer.
-    fn compute(&mut self, n: usize, r: (usize, usize), c: (usize, usize), arena: &mut [u8]) -> Result<(), Error> {
-        let o = self.ops.get(n)?;
-        let ob = self.bufs[n];
-        let in0 = input_buf(&o, 0, &self.bufs)?;
-        let in1 = if n_inputs(&o) == 2 { input_buf(&o, 1, &self.bufs)? } else { in0 };
-        let (out, sp) = split(arena, &ob)?;
-        let first = ob.elem(r.0, c.0)? * ob.es;
+    fn compute(&mut self, o: &FOp, n: usize, r: (usize, usize), c: (usize, usize), arena: &mut [u8]) -> Result<(), Error> {
+        let ob = self.buf(arena, n)?;
+        let in0 = self.input_buf(arena, o, 0)?;
+        let in1 = if n_inputs(o) == 2 { self.input_buf(arena, o, 1)? } else { in0 };
         let last = (ob.elem(r.1, c.1)? + ob.c) * ob.es;
         self.st.high_water = self.st.high_water.max(ob.off + last);
         self.st.pixels += ((r.1 + 1 - r.0) * (c.1 + 1 - c.0)) as u64;
-        let _ = first;
+        let out_range = ob.off..ob.off.checked_add(ob.len).ok_or(Error::OutOfBounds { layer: 0, what: "output buffer" })?;
+        let (out, conv, rest) = crate::carve::carve(arena, out_range, self.sc.conv.0..self.sc.conv.1).ok_or(Error::OutOfBounds { layer: 0, what: "output buffer" })?;
         if let Some(g) = o.r.geom().filter(|_| o.is_spatial()) {
             let g = *g;
-            let src = sp.get(&in0)?;
+            let src = rest_get(&rest, &in0)?;
             let (ir0, ir1) = g.input_rows(r.0, r.1 + 1);
             let (ic0, ic1) = g.input_cols(c.0, c.1 + 1);
-            if in0.contiguous(ir0, ir1, ic0, ic1) && ob.contiguous(r.0, r.1 + 1, c.0, c.1 + 1) {
-                let start = if ir0 < ir1 && ic0 < ic1 { in0.elem(ir0, ic0)? * in0.es } else { 0 };
-                let view_rows = ir1.saturating_sub(ir0);
-                let view = (src.get(start..).ok_or(Error::BadView("ring view"))?, ir0, view_rows, ic0, ic1.saturating_sub(ic0), in0.row_stride());
-                let ostart = ob.elem(r.0, c.0)? * ob.es;
-                let odata = out.get_mut(ostart..).ok_or(Error::BadView("ring window"))?;
-                return self.kernel(&o, view, &in0, odata, r, c, ob.row_stride());
+            if !ob.contiguous(r.0, r.1 + 1, c.0, c.1 + 1) {
+                return Err(Error::BadView("fused output window wraps its ring"));
             }
-            // A window wraps in its ring: pixel by pixel, each window gathered into a patch.
-            self.st.patched += ((r.1 + 1 - r.0) * (c.1 + 1 - c.0)) as u64;
-            let mut patch = Patch([0; PATCH_BYTES]);
-            for y in r.0..=r.1 {
-                for x in c.0..=c.1 {
-                    let (pr0, pr1) = g.input_rows(y, y + 1);
-                    let (pc0, pc1) = g.input_cols(x, x + 1);
-                    let (nr, nc) = (pr1.saturating_sub(pr0), pc1.saturating_sub(pc0));
-                    let px_bytes = in0.c * in0.es;
-                    if nr * nc * px_bytes > PATCH_BYTES {
-                        return Err(Error::BadParams("fused window larger than the stack patch"));
-                    }
-                    for (i, yy) in (pr0..pr1).enumerate() {
-                        for (jj, xx) in (pc0..pc1).enumerate() {
-                            let e = in0.elem(yy, xx)? * in0.es;
-                            let s = src.get(e..e + px_bytes).ok_or(Error::BadView("ring pixel"))?;
-                            patch.0[(i * nc + jj) * px_bytes..][..px_bytes].copy_from_slice(s);
-                        }
-                    }
-                    let ostart = ob.elem(y, x)? * ob.es;
-                    let odata = out.get_mut(ostart..ostart + ob.c * ob.es).ok_or(Error::BadView("ring pixel"))?;
-                    let view = (&patch.0[..nr * nc * px_bytes], pr0, nr, pc0, nc, nc * in0.c);
-                    self.kernel(&o, view, &in0, odata, (y, y), (x, x), ob.c)?;
-                }
-            }
-            return Ok(());
+            // The input window as a view of its ring: the kernel reads pixels through the
+            // ring's own wrap-around, so nothing is gathered or copied.
+            let view = in0.view(src, (ir0, ir1), (ic0, ic1))?;
+            let ostart = ob.elem(r.0, c.0)? * ob.es;
+            let odata = out.get_mut(ostart..).ok_or(Error::BadView("ring window"))?;
+            let win = RawWindow { data: odata, y0: r.0, y1: r.1 + 1, x0: c.0, x1: c.1 + 1, row_stride: ob.row_stride() };
+            return o.r.run_window(self.prog, &view, win, conv);
         }
         // Pointwise: pixel by pixel (each pixel's channels are contiguous in any layout).
-        let a = sp.get(&in0)?;
-        let b = if n_inputs(&o) == 2 { sp.get(&in1)? } else { &[][..] };
+        let a = rest_get(&rest, &in0)?;
+        let b = if n_inputs(o) == 2 { rest_get(&rest, &in1)? } else { &[][..] };
         for y in r.0..=r.1 {
             for x in c.0..=c.1 {
                 let ea = in0.elem(y, x)? * in0.es;
                 let pa = a.get(ea..ea + in0.c * in0.es).ok_or(Error::BadView("pixel"))?;
-                let pb = if n_inputs(&o) == 2 {
+                let pb = if n_inputs(o) == 2 {
                     let eb = in1.elem(y, x)? * in1.es;
                     b.get(eb..eb + in1.c * in1.es).ok_or(Error::BadView("pixel"))?
                 } else {
@@ -750,44 +899,21 @@ impl Walk<'_, '_, '_> {
                 };
                 let eo = ob.elem(y, x)? * ob.es;
                 let po = out.get_mut(eo..eo + ob.c * ob.es).ok_or(Error::BadView("pixel"))?;
-                self.pointwise(&o, pa, pb, po)?;
+                o.r.run_pointwise(self.prog, pa, pb, po)?;
             }
         }
         Ok(())
     }
 
-    /// One spatial kernel call: `view` = (bytes, row0, rows, col0, cols, row stride in elements).
-    #[allow(clippy::too_many_arguments)]
-    fn kernel(
-        &self,
-        o: &FOp,
-        view: (&[u8], usize, usize, usize, usize, usize),
-        in0: &Buf,
-        odata: &mut [u8],
-        r: (usize, usize),
-        c: (usize, usize),
-        out_stride: usize,
-    ) -> Result<(), Error> {
-        let (data, row0, rows, col0, cols, row_stride) = view;
-        let input = RawView { data, full_h: in0.h, full_w: in0.w, c: in0.c, row0, rows, col0, cols, row_stride };
-        let out = RawWindow { data: odata, y0: r.0, y1: r.1 + 1, x0: c.0, x1: c.1 + 1, row_stride: out_stride };
-        o.r.run_window(self.prog, &input, out)
-    }
-
-    /// One pixel of a pointwise op (all channels).
-    fn pointwise(&self, o: &FOp, a: &[u8], b: &[u8], out: &mut [u8]) -> Result<(), Error> {
-        o.r.run_pointwise(self.prog, a, b, out)
-    }
-
     /// MEAN tail: add root rows `r` x columns `c` into the accumulators.
     fn accumulate(&mut self, root_op: usize, r: (usize, usize), c: (usize, usize), arena: &mut [u8]) -> Result<(), Error> {
         let m = self.ops.get(self.ops.n - 1)?;
-        let rb = self.bufs[root_op];
+        let rb = self.buf(arena, root_op)?;
         let ch = m.fu(f::C);
         let acc_off = m.fu(f::ACC);
         let acc_buf = Buf { off: acc_off, len: ch * 4, h: 1, w: 1, c: ch, es: 4, rows: 1, cols: 1, addr: Addr::Whole, lo: 0 };
-        let (acc, sp) = split(arena, &acc_buf)?;
-        let src = sp.get(&rb)?;
+        let (acc, _, rest) = crate::carve::carve(arena, acc_buf.off..acc_buf.off + acc_buf.len, 0..0).ok_or(Error::OutOfBounds { layer: 0, what: "accumulators" })?;
+        let src = rest_get(&rest, &rb)?;
         let kind = m.r.kind;
         for y in r.0..=r.1 {
             for x in c.0..=c.1 {
@@ -837,9 +963,9 @@ impl Walk<'_, '_, '_> {
         let ch = m.fu(f::C);
         let out_buf = Buf { off: m.r.out as usize, len: ch * m.fu(f::ES), h: 1, w: 1, c: ch, es: m.fu(f::ES), rows: 1, cols: 1, addr: Addr::Whole, lo: 0 };
         let acc_buf = Buf { off: m.fu(f::ACC), len: ch * 4, h: 1, w: 1, c: ch, es: 4, rows: 1, cols: 1, addr: Addr::Whole, lo: 0 };
-        let (out, sp) = split(arena, &out_buf)?;
+        let (out, _, rest) = crate::carve::carve(arena, out_buf.off..out_buf.off + out_buf.len, 0..0).ok_or(Error::OutOfBounds { layer: 0, what: "tail output" })?;
         self.st.high_water = self.st.high_water.max(out_buf.off + out_buf.len);
-        let acc = sp.get(&acc_buf)?;
+        let acc = rest_get(&rest, &acc_buf)?;
         if let Kind::Fc(Fc { quant: Some(cq), bias, act, .. }) = &m.r.kind {
             let q = self.prog.requant(cq, *bias, ch, act.i8()?)?;
             for (o, (y, &a)) in as_i8_mut(out).iter_mut().zip(as_i32(acc)?).enumerate() {
@@ -969,12 +1095,14 @@ mod tests {
 
     /// The fused program: kind, band rows, ring rows x cols at arena offset 64.
     fn fused(b: &mut Blob, k: u32, r: u32, rows: u32, cols: u32) {
-        skeleton(b, 168, 0);
+        // The stage's scratch after the output: 2 ops of walk state (32 B; no conv, so no
+        // im2col patch) at 176.
+        skeleton(b, 208, 0);
         let so = 128usize / 4;
         put(&mut b.0, hdr_words::N_STAGES, 1);
         put(&mut b.0, hdr_words::STAGES_OFF, 128);
         let len = STAGE_WORDS + 2 * (LAYER_WORDS + OP_WORDS);
-        for (i, v) in [k, r, 2, (H - 1) as u32, (W - 1) as u32, 0, len as u32, 0].into_iter().enumerate() {
+        for (i, v) in [k, r, 2, (H - 1) as u32, (W - 1) as u32, 0, len as u32, 176].into_iter().enumerate() {
             put(&mut b.0, so + i, v);
         }
         let ops = [(dw_layer(64), [WHOLE, WHOLE, 0, rows, cols, H as u32, W as u32, C as u32, H as u32, W as u32, C as u32, 0, 1, 0, 0, 0]), (
@@ -1001,7 +1129,8 @@ mod tests {
             input(&mut a);
             let st = p.run(&mut a.0).unwrap();
             assert_eq!(a.0[128..168], want[..], "kind {k} R {r}");
-            assert_eq!(st.high_water, 168, "kind {k} R {r}: the output's end is the top written");
+            assert_eq!(stage_scratch_bytes(2, 0), 32);
+            assert_eq!(st.high_water, 208, "kind {k} R {r}: the stage scratch's end is the top held");
             // One ring row short: refused at run time, nothing written past the ring.
             let mut b = Blob([0; 2048]);
             fused(&mut b, k, r, rows - 1, cols);

@@ -13,6 +13,7 @@
 //! Nothing here panics on a corrupted blob or a bad call: every entry point checks its sizes and
 //! returns an [`Error`].
 
+mod carve;
 pub mod fused;
 pub mod ops;
 pub mod program;

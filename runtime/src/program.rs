@@ -15,6 +15,7 @@
 //!
 //! The blob must be loaded at a 4-byte-aligned address (16 recommended); the arena too.
 
+use crate::carve::carve;
 use crate::record::{ChannelQuant, Footprint, Record};
 use crate::spatial::{Geom, Requant};
 use crate::Error;
@@ -31,7 +32,8 @@ fn layer_error(e: Error, i: usize) -> Error {
 }
 
 pub const MAGIC: [u8; 4] = *b"MSFR";
-pub const VERSION: u32 = 1;
+/// 2: layer records carry a scratch offset (word 31), fused stages a scratch offset (stage word 7).
+pub const VERSION: u32 = 2;
 pub const HEADER_WORDS: usize = 16;
 pub const IO_WORDS: usize = 4;
 pub const LAYER_WORDS: usize = 32;
@@ -109,6 +111,8 @@ pub mod w {
     pub const P1: usize = 28;
     pub const P2: usize = 29;
     pub const P3: usize = 30;
+    /// Arena offset of the layer's scratch (its im2col patch), `Record::scratch_bytes` long.
+    pub const SCRATCH: usize = 31;
 }
 
 /// Op codes of layer records.
@@ -420,10 +424,21 @@ impl<'a> Program<'a> {
             Ok((s, s + len))
         };
         let out = range(r.out, f.out)?;
+        let scratch = range(r.scratch, r.scratch_bytes() as u64)?;
+        let overlap = |a: (u64, u64), b: (u64, u64)| a.0 < a.1 && b.0 < b.1 && a.0 < b.1 && b.0 < a.1;
+        if overlap(scratch, out) {
+            return Err(Error::BadLayer { layer: i, what: "scratch overlaps output" });
+        }
+        if r.scratch % 4 != 0 {
+            return Err(Error::Misaligned("layer scratch"));
+        }
         for (start, len) in [(r.in0, f.in0), (r.in1, f.in1)] {
             let x = range(start, len)?;
-            if len > 0 && f.out > 0 && x.0 < out.1 && out.0 < x.1 {
+            if overlap(x, out) {
                 return Err(Error::BadLayer { layer: i, what: "input overlaps output" });
+            }
+            if overlap(x, scratch) {
+                return Err(Error::BadLayer { layer: i, what: "input overlaps scratch" });
             }
         }
         self.check_weights(&f).map_err(|e| layer_error(e, i))
@@ -495,39 +510,14 @@ impl<'a> Program<'a> {
         }
         let r = self.record(i)?;
         let f = r.footprint();
-        let (out, in0, in1) = split(arena, &r, &f).map_err(|_| Error::OutOfBounds { layer: i, what: "tensor ranges" })?;
-        r.run_whole(self, in0, in1, out).map_err(|e| e.at(i))
+        let bad = Error::OutOfBounds { layer: i, what: "tensor ranges" };
+        let out = r.out as usize..(r.out as u64 + f.out) as usize;
+        let scratch = r.scratch as usize..r.scratch as usize + r.scratch_bytes();
+        let (out, scratch, rest) = carve(arena, out, scratch).ok_or(bad)?;
+        let in0 = rest.get(r.in0 as usize, f.in0 as usize).ok_or(bad)?;
+        let in1 = rest.get(r.in1 as usize, f.in1 as usize).ok_or(bad)?;
+        r.run_whole(self, in0, in1, out, scratch).map_err(|e| e.at(i))
     }
-}
-
-/// Split the arena into the layer's output (mutable) and its inputs (shared). Inputs and output
-/// are disjoint (checked by `parse`); an input may lie before or after the output.
-fn split<'s>(arena: &'s mut [u8], r: &Record, f: &Footprint) -> Result<(&'s mut [u8], &'s [u8], &'s [u8]), ()> {
-    let os = r.out as usize;
-    let oe = os.checked_add(f.out as usize).ok_or(())?;
-    if oe > arena.len() {
-        return Err(());
-    }
-    let (left, rest) = arena.split_at_mut(os);
-    let (out, right) = rest.split_at_mut(oe - os);
-    let (left, right): (&'s [u8], &'s [u8]) = (left, right);
-    let pick = |off: usize, len: u64| -> Result<&'s [u8], ()> {
-        let len = len as usize;
-        if len == 0 {
-            return Ok(&[]);
-        }
-        let end = off.checked_add(len).ok_or(())?;
-        if end <= os {
-            Ok(&left[off..end])
-        } else if off >= oe {
-            right.get(off - oe..end - oe).ok_or(())
-        } else {
-            Err(())
-        }
-    };
-    let in0 = pick(r.in0 as usize, f.in0)?;
-    let in1 = pick(r.in1 as usize, f.in1)?;
-    Ok((out, in0, in1))
 }
 
 // ---- byte-slice casts (little-endian targets only; alignment checked) ----

@@ -123,10 +123,17 @@ impl Requant<'_> {
     }
 }
 
-/// Receptive fields up to this many elements are gathered into a stack patch (2 kB for int8).
-const PATCH: usize = 2048;
-/// The float32 patch (2 kB of values, 1 kB of indices).
-const PATCH_F32: usize = 512;
+/// Bytes of the im2col scratch a CONV_2D kernel gathers one output pixel's receptive field
+/// into: `kh * kw * in_c` elements, none for a 1x1 conv (its one input pixel is used in place).
+/// The caller provides it (a planned arena buffer: no patch lives on the stack); the planner sizes
+/// the buffer with this same function.
+pub const fn conv_scratch_bytes(kh: usize, kw: usize, in_c: usize, elem_bytes: usize) -> usize {
+    if kh * kw == 1 {
+        0
+    } else {
+        kh * kw * in_c * elem_bytes
+    }
+}
 
 /// int8 dot product with an int32 result (wrapping, as the reference's int32 accumulator).
 #[inline(always)]
@@ -207,7 +214,10 @@ fn inside(i: isize, n: usize) -> bool {
 }
 
 /// CONV_2D int8 (weights OHWI `[out_c, kh, kw, in_c]`).
-pub fn conv_i8(g: &Geom, input: &InView<i8>, weights: &[i8], q: &Requant, out: &mut OutWindow<i8>) -> Result<(), Error> {
+///
+/// `scratch`: at least [`conv_scratch_bytes`] elements to gather receptive fields into; a
+/// shorter one (or none) gives the same bytes through the tap-by-tap loop.
+pub fn conv_i8(g: &Geom, input: &InView<i8>, weights: &[i8], q: &Requant, out: &mut OutWindow<i8>, scratch: &mut [i8]) -> Result<(), Error> {
     g.check_io(input, out)?;
     q.check(g.out_c)?;
     let (cin, taps) = (g.in_c, g.kh * g.kw);
@@ -249,24 +259,11 @@ pub fn conv_i8(g: &Geom, input: &InView<i8>, weights: &[i8], q: &Requant, out: &
                 }
                 continue;
             }
-            if per_co <= PATCH {
+            if per_co <= scratch.len() {
                 // Gather the receptive field once (padding = the zero point, which the folded
                 // bias cancels), then one contiguous dot product per output channel.
-                let mut patch = [0i8; PATCH];
-                let patch = &mut patch[..per_co];
-                for ky in 0..g.kh {
-                    let iy = iy0 + (ky * g.dil_h) as isize;
-                    let row_in = inside(iy, g.in_h);
-                    for kx in 0..g.kw {
-                        let ix = ix0 + (kx * g.dil_w) as isize;
-                        let dst = &mut patch[(ky * g.kw + kx) * cin..][..cin];
-                        if row_in && inside(ix, g.in_w) {
-                            dst.copy_from_slice(input.pixel(iy as usize, ix as usize));
-                        } else {
-                            dst.fill(q.in_zp as i8);
-                        }
-                    }
-                }
+                let patch = &mut scratch[..per_co];
+                gather_i8(g, input, iy0, ix0, q.in_zp as i8, patch);
                 for (co, wco) in weights.chunks_exact(per_co).enumerate() {
                     opx[co] = q.apply(q.bias[co].wrapping_add(dot_i8(patch, wco)), co);
                 }
@@ -299,35 +296,36 @@ pub fn conv_i8(g: &Geom, input: &InView<i8>, weights: &[i8], q: &Requant, out: &
 /// the zero point) multiplies rows of contiguous output channels, a loop that vectorises whatever
 /// `in_c` is. The fastest layout for short receptive fields (`kh * kw * in_c` up to a few dozen);
 /// same results as [`conv_i8`].
-pub fn conv_io_i8(g: &Geom, input: &InView<i8>, weights_io: &[i8], q: &Requant, out: &mut OutWindow<i8>) -> Result<(), Error> {
+///
+/// `scratch`: the im2col patch, at least `kh * kw * in_c` elements.
+pub fn conv_io_i8(g: &Geom, input: &InView<i8>, weights_io: &[i8], q: &Requant, out: &mut OutWindow<i8>, scratch: &mut [i8]) -> Result<(), Error> {
     g.check_io(input, out)?;
     q.check(g.out_c)?;
     let (cin, oc_n) = (g.in_c, g.out_c);
     let k = g.kh * g.kw * cin;
-    if k > PATCH {
-        return Err(Error::BadParams("receptive field too large for input-major weights"));
+    let one_tap = g.kh * g.kw == 1;
+    if k > scratch.len() && !one_tap {
+        return Err(Error::BadParams("conv scratch shorter than the receptive field"));
     }
     if weights_io.len() < k * oc_n {
         return Err(Error::BadParams("conv weights shorter than kh * kw * in_c * out_c"));
     }
-    let mut patch = [0i8; PATCH];
     for y in out.y0..out.y1 {
         let iy0 = (y * g.stride_h) as isize - g.pad_top as isize;
         for x in out.x0..out.x1 {
             let ix0 = (x * g.stride_w) as isize - g.pad_left as isize;
-            for ky in 0..g.kh {
-                let iy = iy0 + (ky * g.dil_h) as isize;
-                let row_in = inside(iy, g.in_h);
-                for kx in 0..g.kw {
-                    let ix = ix0 + (kx * g.dil_w) as isize;
-                    let dst = &mut patch[(ky * g.kw + kx) * cin..][..cin];
-                    if row_in && inside(ix, g.in_w) {
-                        dst.copy_from_slice(input.pixel(iy as usize, ix as usize));
-                    } else {
-                        dst.fill(q.in_zp as i8);
-                    }
-                }
-            }
+            // A 1x1 conv reads its one input pixel in place (a padded one is all zero points).
+            let zp_row = [q.in_zp as i8; CH];
+            let patch: &[i8] = if one_tap && inside(iy0, g.in_h) && inside(ix0, g.in_w) {
+                input.pixel(iy0 as usize, ix0 as usize)
+            } else if one_tap && cin <= CH {
+                &zp_row[..cin]
+            } else if k <= scratch.len() {
+                gather_i8(g, input, iy0, ix0, q.in_zp as i8, &mut scratch[..k]);
+                &scratch[..k]
+            } else {
+                return Err(Error::BadParams("conv scratch shorter than the receptive field"));
+            };
             let opx = out.pixel_mut(y, x, oc_n);
             let mut cs = 0;
             while cs < oc_n {
@@ -352,6 +350,26 @@ pub fn conv_io_i8(g: &Geom, input: &InView<i8>, weights_io: &[i8], q: &Requant, 
     Ok(())
 }
 
+/// Gather the receptive field of the output pixel whose window starts at `(iy0, ix0)` into
+/// `patch` (`kh * kw * in_c`, (ky, kx, c) order), padded taps = `pad`.
+fn gather_i8(g: &Geom, input: &InView<i8>, iy0: isize, ix0: isize, pad: i8, patch: &mut [i8]) {
+    let cin = g.in_c;
+    for ky in 0..g.kh {
+        let iy = iy0 + (ky * g.dil_h) as isize;
+        let row_in = inside(iy, g.in_h);
+        for kx in 0..g.kw {
+            let ix = ix0 + (kx * g.dil_w) as isize;
+            let dst = &mut patch[(ky * g.kw + kx) * cin..][..cin];
+            if row_in && inside(ix, g.in_w) {
+                dst.copy_from_slice(input.pixel(iy as usize, ix as usize));
+            } else {
+                dst.fill(pad);
+            }
+        }
+    }
+}
+
+
 /// CONV_2D float32 with input-major weights `[kh * kw * in_c][out_c]`: the loop runs over
 /// contiguous output channels (vectorises for short receptive fields), summing taps in TFLite's
 /// (ky, kx, c) order and skipping padded taps, as the reference does.
@@ -362,44 +380,56 @@ pub fn conv_io_f32(
     bias: &[f32],
     act: (f32, f32),
     out: &mut OutWindow<f32>,
+    scratch: &mut [f32],
 ) -> Result<(), Error> {
     g.check_io(input, out)?;
     let (cin, oc_n) = (g.in_c, g.out_c);
     let k = g.kh * g.kw * cin;
-    if k > PATCH_F32 {
-        return Err(Error::BadParams("receptive field too large for input-major float weights"));
+    if k > scratch.len() && g.kh * g.kw != 1 {
+        return Err(Error::BadParams("conv scratch shorter than the receptive field"));
     }
     if weights_io.len() < k * oc_n || bias.len() < oc_n {
         return Err(Error::BadParams("conv weights or bias too short"));
     }
     // Padded taps hold 0.0: they add exact zeros, so the sums equal the reference's, which
     // skips them.
-    let mut patch = [0f32; PATCH_F32];
+    let one_tap = g.kh * g.kw == 1;
     let mut acc_buf = [0f32; CH];
     for y in out.y0..out.y1 {
         let iy0 = (y * g.stride_h) as isize - g.pad_top as isize;
         for x in out.x0..out.x1 {
             let ix0 = (x * g.stride_w) as isize - g.pad_left as isize;
-            for ky in 0..g.kh {
-                let iy = iy0 + (ky * g.dil_h) as isize;
-                let row_in = inside(iy, g.in_h);
-                for kx in 0..g.kw {
-                    let ix = ix0 + (kx * g.dil_w) as isize;
-                    let dst = &mut patch[(ky * g.kw + kx) * cin..][..cin];
-                    if row_in && inside(ix, g.in_w) {
-                        dst.copy_from_slice(input.pixel(iy as usize, ix as usize));
-                    } else {
-                        dst.fill(0.0);
+            // A 1x1 conv reads its one input pixel in place; a padded one adds nothing.
+            let patch: &[f32] = if one_tap {
+                if inside(iy0, g.in_h) && inside(ix0, g.in_w) {
+                    input.pixel(iy0 as usize, ix0 as usize)
+                } else {
+                    &[]
+                }
+            } else {
+                let patch = &mut scratch[..k];
+                for ky in 0..g.kh {
+                    let iy = iy0 + (ky * g.dil_h) as isize;
+                    let row_in = inside(iy, g.in_h);
+                    for kx in 0..g.kw {
+                        let ix = ix0 + (kx * g.dil_w) as isize;
+                        let dst = &mut patch[(ky * g.kw + kx) * cin..][..cin];
+                        if row_in && inside(ix, g.in_w) {
+                            dst.copy_from_slice(input.pixel(iy as usize, ix as usize));
+                        } else {
+                            dst.fill(0.0);
+                        }
                     }
                 }
-            }
+                patch
+            };
             let opx = out.pixel_mut(y, x, oc_n);
             let mut cs = 0;
             while cs < oc_n {
                 let n = CH.min(oc_n - cs);
                 let acc = &mut acc_buf[..n];
                 acc.fill(0.0);
-                for (&v, wrow) in patch[..k].iter().zip(weights_io.chunks_exact(oc_n)) {
+                for (&v, wrow) in patch.iter().zip(weights_io.chunks_exact(oc_n)) {
                     for (a, &wv) in acc.iter_mut().zip(&wrow[cs..cs + n]) {
                         *a += v * wv;
                     }
@@ -492,6 +522,7 @@ pub fn conv_f32(
     bias: &[f32],
     act: (f32, f32),
     out: &mut OutWindow<f32>,
+    scratch: &mut [f32],
 ) -> Result<(), Error> {
     g.check_io(input, out)?;
     let (cin, taps) = (g.in_c, g.kh * g.kw);
@@ -504,41 +535,30 @@ pub fn conv_f32(
         for x in out.x0..out.x1 {
             let ix0 = (x * g.stride_w) as isize - g.pad_left as isize;
             let opx = out.pixel_mut(y, x, g.out_c);
-            if per_co <= PATCH_F32 {
-                // Gather the taps inside the map in TFLite's (ky, kx, c) order with their
-                // weight offsets: the sums keep the reference order, padded taps are skipped.
-                let mut patch = [0f32; PATCH_F32];
-                let mut cols = [0u16; PATCH_F32];
-                let mut n = 0;
-                for ky in 0..g.kh {
-                    let iy = iy0 + (ky * g.dil_h) as isize;
-                    if !inside(iy, g.in_h) {
-                        continue;
-                    }
-                    for kx in 0..g.kw {
-                        let ix = ix0 + (kx * g.dil_w) as isize;
-                        if !inside(ix, g.in_w) {
-                            continue;
-                        }
-                        let base = (ky * g.kw + kx) * cin;
-                        for (c, &v) in input.pixel(iy as usize, ix as usize).iter().enumerate() {
-                            patch[n] = v;
-                            cols[n] = (base + c) as u16;
-                            n += 1;
+            // Every tap inside the map: one vectorised dot product per output channel over
+            // the receptive field (the pixel itself for a 1x1 conv, else gathered into the
+            // scratch patch). A window touching the padding sums its inside taps one by one in
+            // TFLite's (ky, kx, c) order below, skipping the padded ones as the reference does.
+            let all_inside = inside(iy0, g.in_h)
+                && inside(iy0 + ((g.kh - 1) * g.dil_h) as isize, g.in_h)
+                && inside(ix0, g.in_w)
+                && inside(ix0 + ((g.kw - 1) * g.dil_w) as isize, g.in_w);
+            if all_inside && (taps == 1 || per_co <= scratch.len()) {
+                let patch: &[f32] = if taps == 1 {
+                    input.pixel(iy0 as usize, ix0 as usize)
+                } else {
+                    let patch = &mut scratch[..per_co];
+                    for ky in 0..g.kh {
+                        let iy = (iy0 + (ky * g.dil_h) as isize) as usize;
+                        for kx in 0..g.kw {
+                            let ix = (ix0 + (kx * g.dil_w) as isize) as usize;
+                            patch[(ky * g.kw + kx) * cin..][..cin].copy_from_slice(input.pixel(iy, ix));
                         }
                     }
-                }
-                let (patch, cols) = (&patch[..n], &cols[..n]);
+                    patch
+                };
                 for (co, wco) in weights[..g.out_c * per_co].chunks_exact(per_co).enumerate() {
-                    let mut acc = 0f32;
-                    if n == per_co {
-                        acc = dot_f32(patch, wco);
-                    } else {
-                        for (&v, &k) in patch.iter().zip(cols) {
-                            acc += v * wco[k as usize];
-                        }
-                    }
-                    opx[co] = clamp_f32(acc + bias[co], act);
+                    opx[co] = clamp_f32(dot_f32(patch, wco) + bias[co], act);
                 }
                 continue;
             }

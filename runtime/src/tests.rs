@@ -35,7 +35,7 @@ fn conv_3x3_by_hand_with_padding_and_zero_point() {
     let bias = [-30];
     let q = Requant { bias: &bias, mult: &[ONE.0], shift: &[ONE.1], in_zp: 3, out_zp: 0, act_min: -128, act_max: 127, single_rounding: false };
     let mut out = [0i8; 9];
-    spatial::conv_i8(&g, &InView::whole(&input, 3, 3, 1), &wts, &q, &mut OutWindow::whole(&mut out, 3, 3, 1)).unwrap();
+    spatial::conv_i8(&g, &InView::whole(&input, 3, 3, 1), &wts, &q, &mut OutWindow::whole(&mut out, 3, 3, 1), &mut [0i8; 2048]).unwrap();
     // Top-left sees 1,2 / 4,5 with the 2 on the 1: 2 + 2 + 4 + 5 = 13.
     // Centre sees all nine with the 2 on the 5: 45 + 5 = 50.
     // Bottom-right sees 5,6 / 8,9 with the 2 on the 9: 5 + 6 + 8 + 18 = 37.
@@ -95,11 +95,29 @@ fn windowed_equals_whole(g: Geom, f: &dyn Fn(&InView<i8>, &mut OutWindow<i8>) ->
                     }
                 }
             }
-            let view = InView { data: &buf, full_h: g.in_h, full_w: g.in_w, c: g.in_c, row0: r0, rows: r1 - r0, col0: c0, cols: c1 - c0, row_stride: stride };
+            let view = InView::tile(&buf, g.in_h, g.in_w, g.in_c, (r0, r1 - r0), (c0, c1 - c0), stride);
+            // The same pixels in a ring that wraps on both axes (one spare slot each way, the
+            // window starting mid-ring), as the fused executor's rings hold them.
+            let (row_slots, col_slots) = (r1 - r0 + 1, c1 - c0 + 1);
+            let (rs0, cs0) = ((r1 - r0) / 2 + 1, (c1 - c0) / 2 + 1);
+            let rstride = col_slots * g.in_c;
+            let mut ring = [0i8; 4096];
+            for r in r0..r1 {
+                for c in c0..c1 {
+                    let (sr, sc) = ((r - r0 + rs0) % row_slots, (c - c0 + cs0) % col_slots);
+                    for ch in 0..g.in_c {
+                        ring[sr * rstride + sc * g.in_c + ch] = input[(r * g.in_w + c) * g.in_c + ch];
+                    }
+                }
+            }
+            let wrapped = InView { row_slot0: rs0, row_slots, col_slot0: cs0, col_slots, row_stride: rstride, data: &ring, ..view };
             // The output tile too has its own buffer and stride.
             let ostride = (x1 - x0) * g.out_c + 5;
             let mut obuf = [0i8; 4096];
             f(&view, &mut OutWindow { data: &mut obuf, y0, y1, x0, x1, row_stride: ostride }).unwrap();
+            let mut wbuf = [0i8; 4096];
+            f(&wrapped, &mut OutWindow { data: &mut wbuf, y0, y1, x0, x1, row_stride: ostride }).unwrap();
+            assert_eq!(wbuf, obuf, "{g:?}: a wrapped ring view computes what the tile does");
             for y in y0..y1 {
                 for x in x0..x1 {
                     for ch in 0..g.out_c {
@@ -132,10 +150,10 @@ fn windowed_conv_depthwise_pool_pad_equal_whole() {
     let q = Requant { bias: &bias, mult: &mult, shift: &shift, in_zp: -5, out_zp: 7, act_min: -100, act_max: 120, single_rounding: false };
     // Conv 3x3 stride 2 SAME (pad 1 top/left) 9x11x3 -> 5x6x8.
     let g = geom((9, 11), (3, 8), 3, 2, 1, 1, (5, 6));
-    windowed_equals_whole(g, &|i, o| spatial::conv_i8(&g, i, &wts, &q, o));
+    windowed_equals_whole(g, &|i, o| spatial::conv_i8(&g, i, &wts, &q, o, &mut [0i8; 2048]));
     // Conv 1x1 (the pointwise fast path) 7x7x16 -> 7x7x9.
     let g = geom((7, 7), (16, 9), 1, 1, 1, 0, (7, 7));
-    windowed_equals_whole(g, &|i, o| spatial::conv_i8(&g, i, &wts, &q, o));
+    windowed_equals_whole(g, &|i, o| spatial::conv_i8(&g, i, &wts, &q, o, &mut [0i8; 2048]));
     // The same 1x1 conv with input-major weights gives the same bytes (also windowed).
     let mut wio = [0i8; 16 * 9];
     for co in 0..9 {
@@ -143,15 +161,15 @@ fn windowed_conv_depthwise_pool_pad_equal_whole() {
             wio[ci * 9 + co] = wts[co * 16 + ci];
         }
     }
-    windowed_equals_whole(g, &|i, o| spatial::conv_io_i8(&g, i, &wio, &q, o));
+    windowed_equals_whole(g, &|i, o| spatial::conv_io_i8(&g, i, &wio, &q, o, &mut [0i8; 2048]));
     let input: [i8; 7 * 7 * 16] = core::array::from_fn(|k| (k * 37 % 251) as i8);
     let (mut a, mut b) = ([0i8; 7 * 7 * 9], [0i8; 7 * 7 * 9]);
-    spatial::conv_i8(&g, &InView::whole(&input, 7, 7, 16), &wts, &q, &mut OutWindow::whole(&mut a, 7, 7, 9)).unwrap();
-    spatial::conv_io_i8(&g, &InView::whole(&input, 7, 7, 16), &wio, &q, &mut OutWindow::whole(&mut b, 7, 7, 9)).unwrap();
+    spatial::conv_i8(&g, &InView::whole(&input, 7, 7, 16), &wts, &q, &mut OutWindow::whole(&mut a, 7, 7, 9), &mut [0i8; 2048]).unwrap();
+    spatial::conv_io_i8(&g, &InView::whole(&input, 7, 7, 16), &wio, &q, &mut OutWindow::whole(&mut b, 7, 7, 9), &mut [0i8; 2048]).unwrap();
     assert_eq!(a, b);
     // Dilated conv 3x3, dilation 2, pad 2: 8x8x2 -> 8x8x4.
     let g = geom((8, 8), (2, 4), 3, 1, 2, 2, (8, 8));
-    windowed_equals_whole(g, &|i, o| spatial::conv_i8(&g, i, &wts, &q, o));
+    windowed_equals_whole(g, &|i, o| spatial::conv_i8(&g, i, &wts, &q, o, &mut [0i8; 2048]));
     // Input-major weights for padded / strided / dilated kxk convs give the same bytes.
     for g in [geom((9, 11), (3, 8), 3, 2, 1, 1, (5, 6)), g, geom((5, 5), (3, 5), 3, 1, 1, 0, (3, 3))] {
         let k = g.kh * g.kw * g.in_c;
@@ -164,10 +182,10 @@ fn windowed_conv_depthwise_pool_pad_equal_whole() {
         let (n_in, n_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
         let inp: [i8; 512] = core::array::from_fn(|i| (i * 53 % 241) as i8);
         let (mut a, mut b) = ([0i8; 512], [0i8; 512]);
-        spatial::conv_i8(&g, &InView::whole(&inp[..n_in], g.in_h, g.in_w, g.in_c), &wts, &q, &mut OutWindow::whole(&mut a[..n_out], g.out_h, g.out_w, g.out_c)).unwrap();
-        spatial::conv_io_i8(&g, &InView::whole(&inp[..n_in], g.in_h, g.in_w, g.in_c), &wio, &q, &mut OutWindow::whole(&mut b[..n_out], g.out_h, g.out_w, g.out_c)).unwrap();
+        spatial::conv_i8(&g, &InView::whole(&inp[..n_in], g.in_h, g.in_w, g.in_c), &wts, &q, &mut OutWindow::whole(&mut a[..n_out], g.out_h, g.out_w, g.out_c), &mut [0i8; 2048]).unwrap();
+        spatial::conv_io_i8(&g, &InView::whole(&inp[..n_in], g.in_h, g.in_w, g.in_c), &wio, &q, &mut OutWindow::whole(&mut b[..n_out], g.out_h, g.out_w, g.out_c), &mut [0i8; 2048]).unwrap();
         assert_eq!(a, b, "{g:?}");
-        windowed_equals_whole(g, &|i, o| spatial::conv_io_i8(&g, i, &wio, &q, o));
+        windowed_equals_whole(g, &|i, o| spatial::conv_io_i8(&g, i, &wio, &q, o, &mut [0i8; 2048]));
     }
     // Depthwise 5x5 stride 2 pad 2 with 70 channels (crosses the 64-channel chunk).
     let bias70: [i32; 70] = core::array::from_fn(|i| i as i32 * 13 - 400);
@@ -340,8 +358,8 @@ fn float_conv_input_major_equals_ohwi() {
     let bias = [0.5f32, -0.25, 0.0, 1.0, -1.0];
     let (mut a, mut b) = ([0f32; 100], [0f32; 100]);
     let act = (-3.0, 6.0);
-    spatial::conv_f32(&g, &InView::whole(&input, 9, 8, 3), &wts, &bias, act, &mut OutWindow::whole(&mut a, 5, 4, 5)).unwrap();
-    spatial::conv_io_f32(&g, &InView::whole(&input, 9, 8, 3), &wio, &bias, act, &mut OutWindow::whole(&mut b, 5, 4, 5)).unwrap();
+    spatial::conv_f32(&g, &InView::whole(&input, 9, 8, 3), &wts, &bias, act, &mut OutWindow::whole(&mut a, 5, 4, 5), &mut [0f32; 1024]).unwrap();
+    spatial::conv_io_f32(&g, &InView::whole(&input, 9, 8, 3), &wio, &bias, act, &mut OutWindow::whole(&mut b, 5, 4, 5), &mut [0f32; 1024]).unwrap();
     // Same sums in the same order for these short fields (the OHWI path sums 8 lanes then adds
     // them): equal within float rounding.
     for (x, y) in a.iter().zip(&b) {

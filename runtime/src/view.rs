@@ -4,12 +4,16 @@
 
 use crate::Error;
 
-/// A rectangle of an `full_h x full_w x c` feature map held in a buffer.
+/// A rectangle of an `full_h x full_w x c` feature map held in a buffer, possibly a ring.
 ///
-/// Pixel `(y, x)` of the full map, for `row0 <= y < row0 + rows` and `col0 <= x < col0 + cols`,
-/// starts at element `(y - row0) * row_stride + (x - col0) * c` of `data`, with its `c` channels
-/// contiguous. A whole map is `row0 = col0 = 0`, `rows = full_h`, `cols = full_w`,
-/// `row_stride = full_w * c`.
+/// The buffer holds `row_slots x col_slots` pixel slots, `row_stride` elements between slot
+/// rows, each pixel's `c` channels contiguous. Pixel `(y, x)` of the full map, for
+/// `row0 <= y < row0 + rows` and `col0 <= x < col0 + cols`, is in slot row
+/// `(row_slot0 + y - row0) mod row_slots` and slot column `(col_slot0 + x - col0) mod
+/// col_slots`: a ring (the fused executor's rings) wraps, a plain tile has `row_slot0 =
+/// col_slot0 = 0`, `row_slots = rows`, `col_slots = cols`. A whole map is a tile with
+/// `row0 = col0 = 0`, `rows = full_h`, `cols = full_w`, `row_stride = full_w * c`. Kernels see
+/// pixels only through [`InView::pixel`], so a window that wraps around its ring needs no copy.
 #[derive(Debug, Clone, Copy)]
 pub struct InView<'a, T> {
     pub data: &'a [T],
@@ -20,14 +24,39 @@ pub struct InView<'a, T> {
     pub rows: usize,
     pub col0: usize,
     pub cols: usize,
-    /// Elements between the starts of two consecutive rows of `data` (at least `cols * c`).
+    /// Elements between the starts of two consecutive slot rows of `data` (at least
+    /// `col_slots * c`).
     pub row_stride: usize,
+    pub row_slot0: usize,
+    pub row_slots: usize,
+    pub col_slot0: usize,
+    pub col_slots: usize,
 }
 
 impl<'a, T> InView<'a, T> {
     /// The whole `h x w x c` map stored densely in `data`.
     pub fn whole(data: &'a [T], h: usize, w: usize, c: usize) -> Self {
-        InView { data, full_h: h, full_w: w, c, row0: 0, rows: h, col0: 0, cols: w, row_stride: w * c }
+        Self::tile(data, h, w, c, (0, h), (0, w), w * c)
+    }
+
+    /// Rows `rows.0 .. rows.0 + rows.1` and columns `cols.0 .. cols.0 + cols.1` of the map,
+    /// stored as a plain (non-wrapping) tile whose rows are `row_stride` elements apart.
+    pub fn tile(data: &'a [T], full_h: usize, full_w: usize, c: usize, rows: (usize, usize), cols: (usize, usize), row_stride: usize) -> Self {
+        InView {
+            data,
+            full_h,
+            full_w,
+            c,
+            row0: rows.0,
+            rows: rows.1,
+            col0: cols.0,
+            cols: cols.1,
+            row_stride,
+            row_slot0: 0,
+            row_slots: rows.1,
+            col_slot0: 0,
+            col_slots: cols.1,
+        }
     }
 
     /// Check that the view is self-consistent and `data` holds every pixel it claims.
@@ -35,12 +64,17 @@ impl<'a, T> InView<'a, T> {
         let bad = Error::BadView("input view");
         if self.row0.checked_add(self.rows).ok_or(bad)? > self.full_h
             || self.col0.checked_add(self.cols).ok_or(bad)? > self.full_w
-            || self.cols.checked_mul(self.c).ok_or(bad)? > self.row_stride
+            || self.rows > self.row_slots
+            || self.cols > self.col_slots
+            || self.col_slots.checked_mul(self.c).ok_or(bad)? > self.row_stride
         {
             return Err(bad);
         }
         if self.rows > 0 && self.cols > 0 {
-            let need = (self.rows - 1).checked_mul(self.row_stride).and_then(|v| v.checked_add(self.cols * self.c)).ok_or(bad)?;
+            if self.row_slot0 >= self.row_slots || self.col_slot0 >= self.col_slots {
+                return Err(bad);
+            }
+            let need = (self.row_slots - 1).checked_mul(self.row_stride).and_then(|v| v.checked_add(self.col_slots * self.c)).ok_or(bad)?;
             if self.data.len() < need {
                 return Err(bad);
             }
@@ -52,7 +86,16 @@ impl<'a, T> InView<'a, T> {
     /// view (checked by [`InView::check`] and the kernels' coverage checks).
     #[inline(always)]
     pub(crate) fn pixel(&self, y: usize, x: usize) -> &'a [T] {
-        let start = (y - self.row0) * self.row_stride + (x - self.col0) * self.c;
+        // One conditional subtraction per axis, no division: the offsets are below 2 * slots.
+        let mut r = self.row_slot0 + (y - self.row0);
+        if r >= self.row_slots {
+            r -= self.row_slots;
+        }
+        let mut s = self.col_slot0 + (x - self.col0);
+        if s >= self.col_slots {
+            s -= self.col_slots;
+        }
+        let start = r * self.row_stride + s * self.c;
         &self.data[start..start + self.c]
     }
 

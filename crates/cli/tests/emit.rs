@@ -32,7 +32,7 @@ fn layer_by_layer_when_no_fused_plan_fits() {
     let b = board("microbit").unwrap();
     let (fused, lbl) = (stack_bytes(b, true), stack_bytes(b, false));
     let s = msf_codegen::stack_budget(b, false);
-    let line = format!("layer by layer: arena 6144 B (every fused plan needs its arena + {fused} B of stack reserve; least-RAM arena 3904 B)");
+    let line = format!("layer by layer: arena 6144 B (every fused plan needs its arena + {fused} B of stack reserve; least-RAM arena 4080 B)");
     assert!(stdout.contains(&format!("  {line}\n")), "{stdout}");
     let ram = format!(
         "RAM {} B = statics 0 + arena 6144 + stack {lbl} (runtime {} layer by layer + main/report/rounding {} + interrupt margin 1024)",
@@ -54,7 +54,7 @@ fn refused_with_the_numbers_unless_forced() {
     let b = board("microbit").unwrap();
     let (fused, lbl) = (stack_bytes(b, true), stack_bytes(b, false));
     let budget = b.ram.saturating_sub(fused);
-    let why = format!("no plan of mbv1_w025_96_int8 fits microbit (16384 B of RAM: arena budget {budget} B beside statics and {fused} B of stack for the fused executor; layer by layer needs {} B of RAM): the least-RAM plan needs an arena of 34144 B", 64512 + lbl);
+    let why = format!("no plan of mbv1_w025_96_int8 fits microbit (16384 B of RAM: arena budget {budget} B beside statics and {fused} B of stack for the fused executor; layer by layer needs {} B of RAM): the least-RAM plan needs an arena of 34304 B", 64512 + lbl);
     let (ok, _, stderr) = msf(&["emit", &m, "--board", "microbit", "--out", &out]);
     assert!(!ok);
     assert_eq!(stderr, format!("error: {why} (use --force to emit it anyway)\n"));
@@ -63,11 +63,11 @@ fn refused_with_the_numbers_unless_forced() {
     assert_eq!(stderr, format!("error: {why}\n"));
     let (ok, stdout, stderr) = msf(&["emit", &m, "--board", "microbit", "--out", &out, "--force"]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("  plan (least RAM, forced): 5 stages, 2 fused; peak RAM = arena 34144 B (layer by layer 55296 B); F = 1.347\n"), "{stdout}");
+    assert!(stdout.contains("  plan (least RAM, forced): 5 stages, 2 fused; peak RAM = arena 34304 B (layer by layer 55296 B); F = 1.347\n"), "{stdout}");
     assert!(stdout.contains("DOES NOT FIT"), "{stdout}");
     let (ok, _, stderr) = msf(&["emit", &m, "--board", "nucleo-f767zi", "--ram", "1000", "--out", &out]);
     assert!(!ok);
-    assert_eq!(stderr, "error: no plan of mbv1_w025_96_int8 fits the --ram budget of 1000 B: the least-RAM plan needs an arena of 34144 B (use --force to emit it anyway)\n");
+    assert_eq!(stderr, "error: no plan of mbv1_w025_96_int8 fits the --ram budget of 1000 B: the least-RAM plan needs an arena of 34304 B (use --force to emit it anyway)\n");
 }
 
 /// On a roomy board `plan --board` shows the plan `emit` emits.
@@ -78,11 +78,11 @@ fn plan_board_shows_the_plan_emit_emits() {
     let (ok, stdout, stderr) = msf(&["emit", &m, "--board", "nucleo-f767zi", "--out", &out]);
     assert!(ok, "{stderr}");
     let budget = 512 * 1024 - stack_bytes(board("nucleo-f767zi").unwrap(), true);
-    assert!(stdout.contains(&format!("  plan (least compute within nucleo-f767zi's arena budget of {budget} B): 6 stages, 3 fused; peak RAM = arena 40704 B")), "{stdout}");
+    assert!(stdout.contains(&format!("  plan (least compute within nucleo-f767zi's arena budget of {budget} B): 6 stages, 3 fused; peak RAM = arena 40800 B")), "{stdout}");
     let (ok, stdout, stderr) = msf(&["plan", &m, "--board", "nucleo-f767zi", "--json"]);
     assert!(ok, "{stderr}");
     let p: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!((p["peak_ram_bytes"].as_u64(), p["stages"].as_array().map(|s| s.len())), (Some(40704), Some(6)));
+    assert_eq!((p["peak_ram_bytes"].as_u64(), p["stages"].as_array().map(|s| s.len())), (Some(40800), Some(6)));
     assert!(p["constraint"].to_string().contains(&budget.to_string()), "{}", p["constraint"]);
     // The firmware's whole RAM beside the plan: statics + arena + the fused stack reserve.
     let f = &p["firmware"];

@@ -58,6 +58,8 @@ pub(crate) fn lower_plan(g: &Graph, plan: &Plan, kernels: Kernels, stage_table: 
     let mut lower_place: HashMap<TensorId, (usize, usize)> = HashMap::new();
     let mut rings: HashMap<TensorId, &msf_plan::Buffer> = HashMap::new();
     let mut accs: HashMap<usize, usize> = HashMap::new();
+    // Per stage: its scratch buffer (offset, size).
+    let mut scratch: HashMap<usize, (usize, usize)> = HashMap::new();
     // The buffer holding each whole tensor (RESHAPE aliases share one).
     let mut holder: HashMap<TensorId, usize> = HashMap::new();
     for b in &plan.buffers {
@@ -84,6 +86,9 @@ pub(crate) fn lower_plan(g: &Graph, plan: &Plan, kernels: Kernels, stage_table: 
             }
             (BufferRole::Accumulator, _, Some(o)) => {
                 accs.insert(o, b.offset);
+            }
+            (BufferRole::Scratch, ..) => {
+                scratch.insert(b.first_stage, (b.offset, b.size));
             }
             (BufferRole::PaperCache, ..) => return Err(bad(b.first_stage, "paper cache buffer")),
             _ => return Err(bad(b.first_stage, format!("buffer {} names no tensor of this graph", b.id))),
@@ -123,10 +128,21 @@ pub(crate) fn lower_plan(g: &Graph, plan: &Plan, kernels: Kernels, stage_table: 
                         return Err(super::unsupported(g, i, "RESHAPE changes the byte size"));
                     }
                     let copy = Copy { rows: 1, len: xl as u32, src_stride: xl as u32, dst_stride: xl as u32, requant: None };
-                    let record = Record { tag: y as u32, in0: xo as u32, in1: 0, out: yo as u32, kind: Kind::Copy(copy) };
+                    let record = Record { tag: y as u32, in0: xo as u32, in1: 0, out: yo as u32, scratch: 0, kind: Kind::Copy(copy) };
                     layers.push(PendingLayer { record });
                 } else {
                     lower_op(g, i, &lower_place, kernels, &mut wts, &mut layers)?;
+                    // The kernel's im2col patch: the stage's scratch buffer.
+                    for pl in &mut layers[s0..] {
+                        let need = pl.record.scratch_bytes();
+                        if need > 0 {
+                            let &(off, size) = scratch.get(&st.index).ok_or_else(|| bad(st.index, format!("op {i} needs {need} B of scratch; the plan has no scratch buffer for its stage")))?;
+                            if size < need {
+                                return Err(bad(st.index, format!("op {i} needs {need} B of scratch; the plan's is {size} B")));
+                            }
+                            pl.record.scratch = off as u32;
+                        }
+                    }
                 }
                 op_layers[i] = s0..layers.len();
             }
@@ -158,7 +174,8 @@ pub(crate) fn lower_plan(g: &Graph, plan: &Plan, kernels: Kernels, stage_table: 
         };
         let root = st.root_tensor.ok_or_else(|| bad(st.index, "fused stage without a root tensor"))?;
         let (rh, rw, _) = nhwc(&g.tensors[root]).ok_or_else(|| bad(st.index, "root is not a map"))?;
-        stage_words.extend_from_slice(&[k, a, n as u32, rh as u32, rw as u32, st.iterative_tail() as u32, (STAGE_WORDS + n * (LAYER_WORDS + OP_WORDS)) as u32, 0]);
+        let &(sc_off, _) = scratch.get(&st.index).ok_or_else(|| bad(st.index, "fused stage without a scratch buffer"))?;
+        stage_words.extend_from_slice(&[k, a, n as u32, rh as u32, rw as u32, st.iterative_tail() as u32, (STAGE_WORDS + n * (LAYER_WORDS + OP_WORDS)) as u32, sc_off as u32]);
         for i in st.first_op..=st.last_op {
             if Some(i) == skip {
                 continue;
@@ -241,6 +258,19 @@ pub(crate) fn lower_plan(g: &Graph, plan: &Plan, kernels: Kernels, stage_table: 
 
     let stages = stage_table.then(|| StageTable { words: stage_words, weight_words: stage_wfix, n_stages: plan.stages.len() });
     let blob = assemble(g, &placement, plan.arena_size, &layers, stages, &wts)?;
+    if stage_table {
+        // The runtime sizes each fused stage's scratch from the stage's own ops: the plan's
+        // buffer must be exactly that (bigger would waste RAM, smaller overlap a neighbour).
+        let aligned = super::AlignedBuf::from_bytes(&blob);
+        let fp = FusedProgram::parse(aligned.as_ref())?;
+        for st in plan.stages.iter().filter(|s| s.kind != StageKind::Layer) {
+            let need = fp.stage_scratch_len(st.index)?.unwrap_or(0);
+            let have = scratch.get(&st.index).map_or(0, |s| s.1);
+            if need != have {
+                return Err(bad(st.index, format!("the fused executor needs {need} B of stage scratch; the plan's buffer is {have} B")));
+            }
+        }
+    }
     Ok(Compiled {
         blob,
         arena_size: plan.arena_size,

@@ -31,10 +31,40 @@ fn align_up(x: usize) -> usize {
 pub fn place(buffers: &[BufferLife]) -> Placement {
     let mut order: Vec<usize> = (0..buffers.len()).collect();
     order.sort_by(|&a, &b| buffers[b].size.cmp(&buffers[a].size).then(a.cmp(&b)));
+    place_in_order(buffers, &order)
+}
+
+/// The smallest of a few greedy placements (by size; by lifetime length, then size; by size x
+/// lifetime; by first use, then size), stopping at `lower_bound` (the largest sum of buffers
+/// alive together, which no placement beats). Greedy by size comes first and wins ties, so a
+/// plan it already places tightly keeps its offsets.
+pub fn place_best(buffers: &[BufferLife], lower_bound: usize) -> Placement {
+    let mut best = place(buffers);
+    let len = |b: &BufferLife| b.last - b.first + 1;
+    let keys: [&dyn Fn(&BufferLife) -> (usize, usize); 3] = [
+        &|b| (len(b), b.size),
+        &|b| (b.size.saturating_mul(len(b)), b.size),
+        &|b| (usize::MAX - b.first, b.size),
+    ];
+    for key in keys {
+        if best.arena_size <= lower_bound {
+            break;
+        }
+        let mut order: Vec<usize> = (0..buffers.len()).collect();
+        order.sort_by(|&a, &b| key(&buffers[b]).cmp(&key(&buffers[a])).then(a.cmp(&b)));
+        let p = place_in_order(buffers, &order);
+        if p.arena_size < best.arena_size {
+            best = p;
+        }
+    }
+    best
+}
+
+fn place_in_order(buffers: &[BufferLife], order: &[usize]) -> Placement {
     let mut offsets = vec![0usize; buffers.len()];
     let mut placed: Vec<usize> = Vec::with_capacity(buffers.len());
     let mut arena_size = 0;
-    for &i in &order {
+    for &i in order {
         let b = buffers[i];
         if b.size == 0 {
             placed.push(i);

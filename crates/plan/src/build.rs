@@ -164,17 +164,28 @@ impl Planner {
                 r_ex += b;
             }
         }
-        let acc = align(self.layer_accumulator(i));
-        (r + acc, r_ex + acc)
+        // A layer's kernel keeps its small per-channel sums on the stack; its im2col patch is
+        // the stage's scratch buffer.
+        let scratch = align(op.scratch);
+        (r + scratch, r_ex + scratch)
     }
 
-    fn layer_accumulator(&self, i: usize) -> usize {
-        let op = &self.net.ops[i];
-        if matches!(op.kind, msf_model::OpKind::Mean { .. }) {
-            op.outputs.first().map(|&t| self.net.bytes[t] / self.net.esize[t].max(1) * 4).unwrap_or(0)
-        } else {
-            0
-        }
+    /// Can the fused executor run block `b`? At most `msf_runtime::fused::MAX_OPS` ops, and
+    /// every map it streams within the 16-bit positions of its walk state. The planner offers
+    /// no plan the runtime would refuse.
+    fn runnable(&self, b: &Block) -> bool {
+        let net = &self.net;
+        let n_ops = b.last - b.first + 1 - (b.tail_ops == 2) as usize;
+        let small = |t: usize| net.hwc[t].is_none_or(|h| h[0] <= msf_runtime::fused::MAX_FUSED_DIM && h[1] <= msf_runtime::fused::MAX_FUSED_DIM);
+        n_ops <= msf_runtime::fused::MAX_OPS && (b.first..=b.last).all(|o| net.ops[o].inputs.iter().chain(&net.ops[o].outputs).all(|&t| small(t)))
+    }
+
+    /// Bytes of a fused block's scratch as the fused executor lays it out: walk state for every
+    /// op it runs (a flatten+FC tail's RESHAPE is not one), then the largest conv im2col patch.
+    pub fn block_scratch(&self, b: &Block) -> usize {
+        let n_ops = b.last - b.first + 1 - (b.tail_ops == 2) as usize;
+        let conv = (b.first..=b.last).map(|o| self.net.ops[o].scratch).max().unwrap_or(0);
+        msf_runtime::fused::stage_scratch_bytes(n_ops, conv)
     }
 
     /// Whole-tensor RAM of a fused block (inputs alive at its cut plus its output).
@@ -200,12 +211,17 @@ impl Planner {
 
     /// Every non-dominated way of running block `b`.
     fn block_edges(&self, b: &Block, out: &mut Vec<Edge>) {
+        if !self.runnable(b) {
+            return;
+        }
         let (base, base_ex) = self.block_base(b);
+        // The walk state and im2col patch, whatever the cache (`rings` below includes it).
+        let scratch = align(self.block_scratch(b));
         let mut cands: Vec<Edge> = Vec::new();
         let mut r = 1;
         loop {
             let (rows, macs) = b.hcache(&self.net, r);
-            let rings = self.ring_sum(b, &rows, Some(&b.cols));
+            let rings = self.ring_sum(b, &rows, Some(&b.cols)) + scratch;
             cands.push(Edge { from: b.first, to: b.last + 1, ram: base + rings, ram_ex: base_ex + rings, macs, kind: EdgeKind::HCache { rows: r } });
             if r >= b.root_hw[0] {
                 break;
@@ -213,7 +229,7 @@ impl Planner {
             r *= 2;
         }
         let (rows, macs) = b.line_buffer(&self.net);
-        let rings = self.ring_sum(b, &rows, None);
+        let rings = self.ring_sum(b, &rows, None) + scratch;
         cands.push(Edge { from: b.first, to: b.last + 1, ram: base + rings, ram_ex: base_ex + rings, macs, kind: EdgeKind::LineBuffer });
         for (n, c) in cands.iter().enumerate() {
             let dominated = cands.iter().enumerate().any(|(m, d)| {
@@ -351,7 +367,8 @@ impl Planner {
             stages.push(stage);
         }
         let lives: Vec<BufferLife> = buffers.iter().map(|b| BufferLife { size: b.size, first: b.first_stage, last: b.last_stage }).collect();
-        let placement = arena::place(&lives);
+        let bound = stages.iter().map(|s| s.ram_bytes as usize).max().unwrap_or(0);
+        let placement = arena::place_best(&lives, bound);
         for (b, off) in buffers.iter_mut().zip(&placement.offsets) {
             b.offset = *off;
         }
@@ -479,11 +496,13 @@ impl Planner {
                 io: false,
             });
         };
-        if e.kind == EdgeKind::Layer {
-            let acc = self.layer_accumulator(e.from);
-            if acc > 0 {
-                push_acc(buffers, e.from, acc / 4);
+        let push_scratch = |buffers: &mut Vec<Buffer>, size: usize| {
+            if size > 0 {
+                buffers.push(Buffer::scratch(buffers.len(), e.from, s, size));
             }
+        };
+        if e.kind == EdgeKind::Layer {
+            push_scratch(buffers, net.ops[e.from].scratch);
             stage.band_rows = tiles[0].out_hwc[0];
             stage.layers = tiles;
             return stage;
@@ -505,6 +524,7 @@ impl Planner {
             }
         };
         stage.band_rows = band;
+        push_scratch(buffers, self.block_scratch(&b));
         for (l, &t) in b.internal.iter().enumerate() {
             // The flattened map of an FC tail is never materialised: no buffer.
             if l >= b.last - b.first + 1 - b.tail_ops {

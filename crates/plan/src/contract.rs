@@ -33,7 +33,7 @@
 //!
 //! - every op except the tail (below) is a sliding window (conv, depthwise conv, average/max
 //!   pool: [`crate::net::Class::Window`]) or pointwise in space (ADD of same-shaped maps,
-//!   activations, (de)quantise, channel concatenation: [`crate::net::Class::Pointwise`]), with
+//!   activations, (de)quantise: [`crate::net::Class::Pointwise`]), with
 //!   one output, a batch-1 NHWC map;
 //! - only the last op's output leaves the stage: every other op's output (an *intermediate*)
 //!   is read by ops of the stage only and is not a network output;
@@ -57,10 +57,17 @@
 //! - [`BufferRole::Accumulator`]: 32-bit sums (int32 for int8 graphs, f32 for float ones), 4
 //!   bytes per channel of a MEAN or per output of a FULLY_CONNECTED; `op` is the MEAN or the
 //!   FC. Alive in its stage only.
+//! - [`BufferRole::Scratch`]: the kernels' working memory of one stage (`op` its first op),
+//!   alive in that stage only, sized by msf-runtime's own functions. A layer stage of a
+//!   CONV_2D: the conv's im2col patch, `msf_runtime::spatial::conv_scratch_bytes(kh, kw, in_c,
+//!   elem_bytes)` (none for a 1x1 conv or any other op). A fused stage: its walk state
+//!   (`msf_runtime::fused::WALK_BYTES` per op the executor runs) then the largest im2col patch
+//!   of its convs, `msf_runtime::fused::stage_scratch_bytes`. The executor keeps nothing that
+//!   grows with the model on its stack: this buffer is where it went.
 //!
 //! Each `offset` is a multiple of `arena_align` (16, [`crate::arena::ARENA_ALIGN`]); two
-//! buffers whose stage ranges `first_stage..=last_stage` intersect never share a byte (greedy
-//! placement, largest first: [`crate::arena::place`]). Buffers whose lifetimes do not
+//! buffers whose stage ranges `first_stage..=last_stage` intersect never share a byte (the
+//! best of a few greedy placements, largest first among them: [`crate::arena::place_best`]). Buffers whose lifetimes do not
 //! intersect may share bytes, so the executor must not expect a buffer's bytes to survive its
 //! `last_stage`, nor write a buffer before its `first_stage`. `Stage::buffers` lists every
 //! buffer alive during the stage.
@@ -137,8 +144,8 @@
 //! H-cache bands of more than one row add the root column by column within a band, not row
 //! by row: float sums may then differ from layer by layer in the last bits.
 //!
-//! A single-layer MEAN stage also gets an accumulator buffer (counted in the plan's RAM), but
-//! the layer kernel keeps its sums on the stack and does not write it.
+//! A single-layer MEAN stage has no accumulator buffer: the layer kernel sums 64 channels at a
+//! time in a few words of stack.
 //!
 //! ## Joins
 //!
@@ -156,8 +163,8 @@
 //! - `arena_size`: the end of the highest placed buffer, `max(offset + size)` (the
 //!   layer-by-layer Plan rounds it up to a multiple of 16). The executor
 //!   holds **every** buffer of the plan in one arena of exactly this many bytes, network input
-//!   and output included; nothing else of the plan is allocated (the fused executor's stack
-//!   patch, for windows that wrap around their ring, is outside the arena; see the README).
+//!   and output included; nothing else is allocated. Windows that wrap around their ring are
+//!   read through the ring's own addressing (the runtime's views wrap), so no patch exists.
 //! - `peak_ram_bytes == arena_size`: what the firmware reserves. `peak_stage_bytes` (the
 //!   largest stage sum) is a lower bound of it; placement may leave gaps above it.
 //! - `peak_ram_bytes_io_excluded`: the largest stage sum without the network input and output
@@ -165,8 +172,9 @@
 //!   bounds or minimises the figure `metric` ([`RamMetric`]) names.
 //!
 //! **High-water mark == plan peak.** The fused executor reports `Stats::high_water`, one past
-//! the highest arena byte it writes: a layer record's output offset plus its output bytes, the
-//! last element written into a ring or a stage output, the accumulators and the tail output.
+//! the highest arena byte it writes or holds: a layer record's output offset plus its output
+//! bytes, the last element written into a ring or a stage output, the accumulators, the tail
+//! output, and the end of every scratch buffer of a stage it runs (held for the stage).
 //! Every access is a bounds-checked slice of its own planned buffer, so the mark never exceeds
 //! `arena_size`. With the network input counted (the caller writes it at its offset before the
 //! run), the tests require the mark to **equal** `arena_size` (`== peak_ram_bytes`) on every
@@ -174,55 +182,59 @@
 //!
 //! # Worked example: a 2-op stage
 //!
-//! An 8x8x1 int8 input, a 3x3 stride-1 SAME conv to 2 channels (op 0, output `t1`), a second
-//! 3x3 stride-1 SAME conv to 2 channels (op 1, output `t2`, the network output). Layer MACs:
-//! op 0 `8*8*2 * 9 = 1152`, op 1 `8*8*2 * 18 = 2304`, vanilla 3456.
+//! An 8x8x1 int8 input `t0`, a 3x3 stride-1 SAME conv to 8 channels (op 0, output `t1`), a
+//! second 3x3 stride-1 SAME conv to 8 channels (op 1, output `t2`, the network output). Layer
+//! MACs: op 0 `8*8*8 * 9 = 4608`, op 1 `8*8*8 * 72 = 36864`, vanilla 41472.
 //!
-//! Layer by layer the peak is stage 1: `t1` (128 B) + `t2` (128 B) = 256 B. Fused (ops 0..=1,
-//! root `t2`, one intermediate `t1`), op 1 reads 3 columns of `t1` per output column, so the
-//! H-cache column window is 3 for every R; the band spans of `t1` are the band's rows plus one
-//! above and below, clipped:
+//! Layer by layer: stage 0 holds `t0` (64 B) + `t1` (512) + op 0's im2col patch (3x3x1 = 9,
+//! aligned 16) = 592 B; stage 1 holds `t1` + `t2` (512 + 512) + op 1's patch (3x3x8 = 72,
+//! aligned 80) = 1104 B, the peak. Fused (ops 0..=1, root `t2`, one intermediate `t1`): op 1
+//! reads 3 columns of `t1` per output column, so the H-cache ring of `t1` is 3 columns wide and
+//! holds the band's rows plus one above and below, clipped; the stage scratch is the walk
+//! state of 2 ops (2 x 16 = 32 B) plus the larger im2col patch (72, aligned 80) = 112 B:
 //!
 //! | exec | `t1` ring (rows x cols x ch) | ring bytes (aligned) | stage RAM | MACs | F |
 //! |---|---|---:|---:|---:|---:|
-//! | HCache { rows: 1 } | 3 x 3 x 2 | 18 (32) | 64 + 128 + 32 = 224 | 22 rows x 8 x 18 + 2304 = 5472 | 1.583 |
-//! | HCache { rows: 2 } | 4 x 3 x 2 | 24 (32) | 224 | 14 x 8 x 18 + 2304 = 4320 | 1.250 |
-//! | HCache { rows: 4 } | 5 x 3 x 2 | 30 (32) | 224 | 10 x 8 x 18 + 2304 = 3744 | 1.083 |
-//! | HCache { rows: 8 } | 8 x 3 x 2 | 48 (48) | 240 | 3456 | 1.000 |
-//! | LineBuffer | 3 x 8 x 2 | 48 (48) | 240 | 3456 | 1.000 |
+//! | HCache { rows: 1 } | 3 x 3 x 8 | 72 (80) | 64 + 512 + 112 + 80 = 768 | 22 rows x 8 x 72 + 36864 = 49536 | 1.194 |
+//! | HCache { rows: 2 } | 4 x 3 x 8 | 96 (96) | 784 | 14 x 8 x 72 + 36864 = 44928 | 1.083 |
+//! | HCache { rows: 4 } | 5 x 3 x 8 | 120 (128) | 816 | 10 x 8 x 72 + 36864 = 42624 | 1.028 |
+//! | HCache { rows: 8 } | 8 x 3 x 8 | 192 (192) | 880 | 41472 | 1.000 |
+//! | LineBuffer | 3 x 8 x 8 | 192 (192) | 880 | 41472 | 1.000 |
 //!
-//! (64 = the input, 128 = `t2`.) The DAG keeps the non-dominated ones: `HCache { rows: 4 }`
-//! (224 B, F = 1.083) and `HCache { rows: 8 }` (240 B, F = 1.0; the line buffer ties with it
-//! and the first candidate is kept). The least-RAM plan is one fused stage, `HCache { rows: 4
-//! }`, with three buffers: the input `t0` (64 B, `io`), the output `t2` (128 B, `io`) and the
-//! ring of `t1` (30 B). Placed largest first: `t2` at 0, `t0` at 128, the ring at 192;
-//! `arena_size = peak_ram_bytes = 222`, `peak_stage_bytes = ram_bytes = 224`,
-//! `peak_ram_bytes_io_excluded = 32`.
+//! (64 = the input, 512 = `t2`, 112 = the scratch.) The line buffer ties with `HCache { rows: 8
+//! }` and the first candidate is kept; all the others are on the front. The least-RAM plan is
+//! one fused stage, `HCache { rows: 1 }`, with four buffers: the input `t0` (64 B, `io`), the
+//! output `t2` (512 B, `io`), the scratch (112 B) and the ring of `t1` (72 B). Placed largest
+//! first: `t2` at 0, the scratch at 512, the ring at 624, `t0` at 704; `arena_size =
+//! peak_ram_bytes = peak_stage_bytes = ram_bytes = 768`, `peak_ram_bytes_io_excluded = 192`.
 //!
-//! The executor's walk: band 0 is root rows 0..=3, so `t1`'s span is rows 0..=4 (`lo = 0`);
-//! band 1 is rows 4..=7, `t1` rows 3..=7 (`lo = 3`; rows 3 and 4 are computed twice). In each
-//! band, for root column `x = 0..8`: `pull(op 1, x, x)` first pulls `t1` columns `x-1..=x+1`
-//! (clipped), i.e. computes op 0's columns up to `x + 1` that are not done yet, each over the
-//! band's 5 `t1` rows, into ring slots `x % 3`; then op 1 computes column `x` of the band's 4
-//! rows straight into `t2`. The highest byte written is the ring's last element, row `4 - lo`,
-//! slot 2, channel 1: `192 + ((4 * 3 + 2) * 2 + 1) + 1 = 222`, the arena size.
+//! The executor's walk: each band is one root row `y`, so `t1`'s span is rows `y-1..=y+1`
+//! (clipped; `lo` its first). For root column `x = 0..8`: `pull(op 1, x, x)` first pulls `t1`
+//! columns `x-1..=x+1` (clipped), i.e. op 0 computes the columns up to `x + 1` not done yet in
+//! this band, each over the band's `t1` rows, into ring slots `x % 3`; then op 1 computes
+//! column `x` of row `y` straight into `t2`, its input window a view of the ring that wraps
+//! (slots `(x-1) % 3, x % 3, (x+1) % 3`). The pull's frames and the band spans are the walk
+//! state in the scratch's first 32 bytes; op 1's kernel gathers its im2col patch into the
+//! scratch's next 72. The top of the arena is the network input, written by the caller.
 //!
 //! ```
 //! # use msf_plan::{plan, synth::Builder, BufferRole, Constraint, EdgeKind, Mode, Options, RamMetric, StageKind};
 //! let mut b = Builder::new("two_convs", 8, 8, 1);
-//! b.conv(2, 3, 1);
-//! b.conv(2, 3, 1);
+//! b.conv(8, 3, 1);
+//! b.conv(8, 3, 1);
 //! let g = b.finish();
 //! let opts = Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: Constraint::MinRam, pareto: false };
 //! let p = plan(&g, &opts).unwrap();
 //! assert_eq!(p.stages.len(), 1);
 //! let s = &p.stages[0];
-//! assert_eq!((s.kind, s.exec, s.band_rows), (StageKind::Fused, EdgeKind::HCache { rows: 4 }, 4));
-//! assert_eq!((s.ram_bytes, s.ram_bytes_io_excluded, s.macs), (224, 32, 3744));
+//! assert_eq!((s.kind, s.exec, s.band_rows), (StageKind::Fused, EdgeKind::HCache { rows: 1 }, 1));
+//! assert_eq!((s.ram_bytes, s.ram_bytes_io_excluded, s.macs), (768, 192, 49536));
 //! let ring = p.buffers.iter().find(|b| b.role == BufferRole::Ring).unwrap();
-//! assert_eq!((ring.rows, ring.cols, ring.channels, ring.size, ring.offset), (5, 3, 2, 30, 192));
-//! assert_eq!((p.arena_size, p.peak_ram_bytes, p.peak_stage_bytes, p.peak_ram_bytes_io_excluded), (222, 222, 224, 32));
-//! assert_eq!(p.vanilla_peak_ram_bytes, 256);
+//! assert_eq!((ring.rows, ring.cols, ring.channels, ring.size, ring.offset), (3, 3, 8, 72, 624));
+//! let scratch = p.buffers.iter().find(|b| b.role == BufferRole::Scratch).unwrap();
+//! assert_eq!((scratch.size, scratch.offset), (112, 512));
+//! assert_eq!((p.arena_size, p.peak_ram_bytes, p.peak_stage_bytes, p.peak_ram_bytes_io_excluded), (768, 768, 768, 192));
+//! assert_eq!(p.vanilla_peak_ram_bytes, 1104);
 //! ```
 //!
 //! # What the executor reads, and what it refuses
@@ -232,8 +244,9 @@
 //! `cols`, `channels` and `elem_bytes`; the [`LayerTile`]s and stage RAM figures are for the
 //! views. It refuses paper-mode plans, plans whose stages do not cover the graph's ops in order
 //! or whose buffers leave the arena, fused stages of more than `msf_runtime::fused::MAX_OPS`
-//! ops, and ops that do not lower to one runtime record (a channel concatenation inside a fused
-//! stage is planned as pointwise but is refused here today).
+//! ops or with maps over `msf_runtime::fused::MAX_FUSED_DIM`, ops that do not lower to one
+//! runtime record that can stream, and scratch buffers of another size than the runtime's.
+//! The planner builds no such stage: what the executor cannot run is not in the search.
 //!
 //! # Tests that hold the contract
 //!
@@ -254,6 +267,7 @@
 //! [`BufferRole::Ring`]: crate::BufferRole::Ring
 //! [`BufferRole::Accumulator`]: crate::BufferRole::Accumulator
 //! [`BufferRole::PaperCache`]: crate::BufferRole::PaperCache
+//! [`BufferRole::Scratch`]: crate::BufferRole::Scratch
 //! [`StageKind`]: crate::StageKind
 //! [`StageKind::Layer`]: crate::StageKind::Layer
 //! [`StageKind::Fused`]: crate::StageKind::Fused

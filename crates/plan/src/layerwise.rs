@@ -1,5 +1,6 @@
 //! The layer-by-layer schedule as a [`Plan`]: every op its own stage, every activation tensor
-//! whole, the arena placed greedily by size over the tensors' lifetimes. This is the plan
+//! whole (plus each conv's im2col scratch during its stage), the arena placed greedily by size
+//! over the buffers' lifetimes. This is the plan
 //! `msf_exec::compile` lowers (exec places no buffer itself), the page's unfused schedule and
 //! the "arena (B)" figure of the README's runtime table.
 //!
@@ -92,6 +93,12 @@ pub fn layer_by_layer(graph: &Graph) -> Plan {
             last_stage: last,
             offset: 0,
         });
+    }
+    // Each conv's im2col patch, alive during its own stage.
+    for (i, op) in net.ops.iter().enumerate() {
+        if op.scratch > 0 {
+            buffers.push(Buffer::scratch(buffers.len(), i, i, op.scratch));
+        }
     }
     let lives: Vec<BufferLife> = buffers.iter().map(|b| BufferLife { size: b.size, first: b.first_stage, last: b.last_stage }).collect();
     let placement = arena::place(&lives);

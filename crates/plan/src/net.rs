@@ -12,8 +12,7 @@ pub enum Class {
     /// Convolution, depthwise convolution or pool: a `k` window moved by `s`, padded by `pad`
     /// pixels before (height, width). `pad_paper` is the reference's symmetric `(k-1)/2`.
     Window { k: [usize; 2], s: [usize; 2], d: [usize; 2], pad: [usize; 2], pad_paper: [usize; 2] },
-    /// Output pixel (y, x) needs only input pixel (y, x): ADD, activations, (de)quantise,
-    /// channel concatenation.
+    /// Output pixel (y, x) needs only input pixel (y, x): ADD, activations, (de)quantise.
     Pointwise,
     /// MEAN over height and width: can end a fused block, accumulating rows as they arrive.
     GlobalMean,
@@ -35,6 +34,9 @@ pub struct NetOp {
     pub outputs: Vec<TensorId>,
     /// MACs of the unfused op (msf_model::stats).
     pub macs: u64,
+    /// Bytes of scratch its kernel needs beside its tensors: a CONV_2D's im2col patch
+    /// (`msf_runtime::spatial::conv_scratch_bytes`), 0 for every other op.
+    pub scratch: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +123,7 @@ impl Net {
                 inputs,
                 outputs: op.outputs.clone(),
                 macs: op_stats(g, i).macs,
+                scratch: conv_scratch(g, i),
             });
         }
         let mut is_graph_input = vec![false; nt];
@@ -154,6 +157,22 @@ impl Net {
     pub fn is_io(&self, t: TensorId) -> bool {
         self.is_graph_input[t] || self.is_graph_output[t]
     }
+}
+
+/// The im2col patch of a CONV_2D, as the runtime's conv kernels use it (filter OHWI
+/// `[out_c, kh, kw, in_c]`, element size of the input).
+fn conv_scratch(g: &Graph, i: usize) -> usize {
+    let op = &g.ops[i];
+    if !matches!(op.kind, OpKind::Conv2d { .. }) {
+        return 0;
+    }
+    let (Some(&x), Some(&f)) = (op.inputs.first(), op.inputs.get(1)) else { return 0 };
+    let s = &g.tensors[f].shape;
+    let es = g.tensors[x].dtype.size().unwrap_or(0);
+    if s.len() != 4 {
+        return 0;
+    }
+    msf_runtime::spatial::conv_scratch_bytes(s[1], s[2], s[3], es)
 }
 
 fn classify(g: &Graph, i: usize, hwc: &[Option<[usize; 3]>]) -> Result<Class, PlanError> {
@@ -199,14 +218,10 @@ fn classify(g: &Graph, i: usize, hwc: &[Option<[usize; 3]>]) -> Result<Class, Pl
                 Class::Other
             }
         }
-        OpKind::Concatenation { axis, .. } => {
-            let out = op.outputs.first().and_then(|&o| hwc[o]);
-            if spatial_io && *axis == 3 && acts.iter().all(|&t| hwc[t].map(|s| s[..2] == out.unwrap()[..2]).unwrap_or(false)) {
-                Class::Pointwise
-            } else {
-                Class::Other
-            }
-        }
+        // A channel concatenation is pointwise in space, but the runtime runs it as one strided
+        // copy per input, which cannot stream yet: a layer stage, so no plan needs what the
+        // fused executor cannot do.
+        OpKind::Concatenation { .. } => Class::Other,
         OpKind::Mean { axes, .. } => {
             let mut ax = axes.clone();
             ax.sort_unstable();

@@ -64,6 +64,33 @@ pub enum BufferRole {
     Accumulator,
     /// Paper mode: the reference's per-layer horizontal cache `k x t x C_in`.
     PaperCache,
+    /// The kernels' working memory of one stage (`op` = the stage's first op): for a layer
+    /// stage its conv's im2col patch; for a fused stage the walk state, the wrap patch and the
+    /// im2col patch (`msf_runtime::fused::stage_scratch_bytes`). Sized by the runtime's own
+    /// functions, so nothing of a stage's size lives on the stack.
+    Scratch,
+}
+
+impl Buffer {
+    /// The scratch buffer of stage `stage` (first op `op`), alive during that stage only.
+    pub fn scratch(id: usize, op: usize, stage: usize, size: usize) -> Buffer {
+        Buffer {
+            id,
+            role: BufferRole::Scratch,
+            tensor: None,
+            aliases: vec![],
+            op: Some(op),
+            rows: 1,
+            cols: 1,
+            channels: size,
+            elem_bytes: 1,
+            size,
+            first_stage: stage,
+            last_stage: stage,
+            offset: 0,
+            io: false,
+        }
+    }
 }
 
 /// One buffer with its place in the arena.

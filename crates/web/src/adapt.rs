@@ -191,6 +191,7 @@ pub fn to_view(graph: &Graph, plan: &msf_plan::Plan, budget: Option<u64>, object
                             (BufKind::Cache, format!("cache {}×{}×{}", b.rows, b.cols, b.channels))
                         }
                         BufferRole::Accumulator => (BufKind::Work, format!("{} accumulators", b.channels)),
+                        BufferRole::Scratch => (BufKind::Work, "scratch (walk state, im2col)".to_string()),
                     };
                     Buffer { label, kind, bytes: b.size as u64, io: b.io }
                 })

@@ -1,7 +1,7 @@
 //! CONV_2D and DEPTHWISE_CONV_2D, int8 and float32.
 
 use super::{map_bytes, Act, ChannelQuant, Elem, Footprint, RawView, RawWindow};
-use crate::program::{w, Layer, Op, Program};
+use crate::program::{as_f32_mut, as_i8_mut, w, Layer, Op, Program};
 use crate::spatial::{self, Geom};
 use crate::Error;
 
@@ -20,6 +20,12 @@ pub struct Conv {
     /// int8 only.
     pub quant: Option<ChannelQuant>,
     pub act: Act,
+}
+
+/// The scratch as f32 (whole elements; the arena keeps it 4-aligned).
+fn f32_scratch(s: &mut [u8]) -> Result<&mut [f32], Error> {
+    let n = s.len() / 4 * 4;
+    as_f32_mut(&mut s[..n])
 }
 
 impl Conv {
@@ -88,7 +94,17 @@ impl Conv {
         }
         f
     }
-    pub(super) fn run(&self, prog: &Program, view: &RawView, out: RawWindow) -> Result<(), Error> {
+    /// Bytes of the im2col patch its kernel gathers into (none for depthwise).
+    pub fn scratch_bytes(&self) -> usize {
+        let g = &self.geom;
+        if self.depthwise {
+            0
+        } else {
+            spatial::conv_scratch_bytes(g.kh, g.kw, g.in_c, self.elem().size())
+        }
+    }
+    pub(super) fn run(&self, prog: &Program, view: &RawView, out: RawWindow, scratch: &mut [u8]) -> Result<(), Error> {
+
         let g = &self.geom;
         let n_w = g.out_c * self.per_channel();
         let dm = self.depth_multiplier as usize;
@@ -100,8 +116,8 @@ impl Conv {
                 let (input, mut o) = (view.i8(), out.i8());
                 match (self.depthwise, self.input_major) {
                     (true, _) => spatial::dwconv_i8(g, dm, &input, wts, &q, &mut o),
-                    (false, true) => spatial::conv_io_i8(g, &input, wts, &q, &mut o),
-                    (false, false) => spatial::conv_i8(g, &input, wts, &q, &mut o),
+                    (false, true) => spatial::conv_io_i8(g, &input, wts, &q, &mut o, as_i8_mut(scratch)),
+                    (false, false) => spatial::conv_i8(g, &input, wts, &q, &mut o, as_i8_mut(scratch)),
                 }
             }
             None => {
@@ -111,8 +127,8 @@ impl Conv {
                 let (input, mut o) = (view.f32()?, out.f32()?);
                 match (self.depthwise, self.input_major) {
                     (true, _) => spatial::dwconv_f32(g, dm, &input, wts, bias, act, &mut o),
-                    (false, true) => spatial::conv_io_f32(g, &input, wts, bias, act, &mut o),
-                    (false, false) => spatial::conv_f32(g, &input, wts, bias, act, &mut o),
+                    (false, true) => spatial::conv_io_f32(g, &input, wts, bias, act, &mut o, f32_scratch(scratch)?),
+                    (false, false) => spatial::conv_f32(g, &input, wts, bias, act, &mut o, f32_scratch(scratch)?),
                 }
             }
         }

@@ -146,6 +146,9 @@ pub struct Record {
     pub in0: u32,
     pub in1: u32,
     pub out: u32,
+    /// Arena offset of the layer's scratch (`scratch_bytes` long; unused when that is 0). In a
+    /// fused stage the stage's scratch serves instead.
+    pub scratch: u32,
     pub kind: Kind,
 }
 
@@ -181,7 +184,7 @@ fn map_bytes(h: usize, w: usize, c: usize, e: Elem) -> u64 {
 
 impl Record {
     pub fn new(kind: Kind) -> Record {
-        Record { tag: 0, in0: 0, in1: 0, out: 0, kind }
+        Record { tag: 0, in0: 0, in1: 0, out: 0, scratch: 0, kind }
     }
 
     /// The wire op code.
@@ -215,13 +218,13 @@ impl Record {
             LutI8 | RequantI8 | ClampI8 | ClampF32 | LogisticF32 | Quantize | Dequantize => Kind::Pointwise(Pointwise::decode(l, op)?),
             Copy | CopyRequantI8 => Kind::Copy(self::Copy::decode(l, op)),
         };
-        Ok(Record { tag: l.words[w::TAG], in0: l.words[w::IN0], in1: l.words[w::IN1], out: l.words[w::OUT], kind })
+        Ok(Record { tag: l.words[w::TAG], in0: l.words[w::IN0], in1: l.words[w::IN1], out: l.words[w::OUT], scratch: l.words[w::SCRATCH], kind })
     }
 
     /// The wire record.
     pub fn encode(&self) -> Layer {
         let mut l = Layer::new(self.op());
-        l.set(w::TAG, self.tag).set(w::IN0, self.in0).set(w::IN1, self.in1).set(w::OUT, self.out);
+        l.set(w::TAG, self.tag).set(w::IN0, self.in0).set(w::IN1, self.in1).set(w::OUT, self.out).set(w::SCRATCH, self.scratch);
         match &self.kind {
             Kind::Conv(k) => k.encode(&mut l),
             Kind::Pool(k) => k.encode(&mut l),
@@ -284,6 +287,14 @@ impl Record {
         }
     }
 
+    /// Bytes of scratch the kernel needs beside its tensors (a conv's im2col patch).
+    pub fn scratch_bytes(&self) -> usize {
+        match &self.kind {
+            Kind::Conv(k) => k.scratch_bytes(),
+            _ => 0,
+        }
+    }
+
     /// Number of activation inputs (2 for a join).
     pub fn n_inputs(&self) -> usize {
         if matches!(self.kind, Kind::Add(_)) {
@@ -323,12 +334,12 @@ impl Record {
     }
 
     /// Run on whole tensors (the layer executor; the fused executor's layer stages).
-    pub(crate) fn run_whole(&self, prog: &Program, in0: &[u8], in1: &[u8], out: &mut [u8]) -> Result<(), Error> {
+    pub(crate) fn run_whole(&self, prog: &Program, in0: &[u8], in1: &[u8], out: &mut [u8], scratch: &mut [u8]) -> Result<(), Error> {
         match &self.kind {
             Kind::Conv(Conv { geom: g, .. }) | Kind::Pool(Pool { geom: g, .. }) => {
                 let (ie, oe) = self.elems();
                 let view = RawView::whole(in0, g.in_h, g.in_w, g.in_c, ie);
-                self.run_window(prog, &view, RawWindow::whole(out, g.out_h, g.out_w, g.out_c, oe))
+                self.run_window(prog, &view, RawWindow::whole(out, g.out_h, g.out_w, g.out_c, oe), scratch)
             }
             Kind::Add(_) | Kind::Pointwise(_) => self.run_pointwise(prog, in0, in1, out),
             Kind::Pad(k) => k.run(in0, out),
@@ -340,9 +351,10 @@ impl Record {
     }
 
     /// A window op on a view of its input (both executors).
-    pub(crate) fn run_window(&self, prog: &Program, view: &RawView, out: RawWindow) -> Result<(), Error> {
+    /// `scratch`: at least [`Record::scratch_bytes`] bytes, 4-aligned.
+    pub(crate) fn run_window(&self, prog: &Program, view: &RawView, out: RawWindow, scratch: &mut [u8]) -> Result<(), Error> {
         match &self.kind {
-            Kind::Conv(k) => k.run(prog, view, out),
+            Kind::Conv(k) => k.run(prog, view, out, scratch),
             Kind::Pool(k) => k.run(view, out),
             _ => Err(Error::BadParams("not a window op")),
         }
@@ -358,7 +370,8 @@ impl Record {
     }
 }
 
-/// A rectangle of an input map as bytes (see [`InView`]; `row_stride` in elements).
+/// A rectangle of an input map (or of a ring holding it) as bytes: [`InView`]'s fields, strides
+/// and slots in elements.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RawView<'a> {
     pub data: &'a [u8],
@@ -370,15 +383,33 @@ pub(crate) struct RawView<'a> {
     pub col0: usize,
     pub cols: usize,
     pub row_stride: usize,
+    pub row_slot0: usize,
+    pub row_slots: usize,
+    pub col_slot0: usize,
+    pub col_slots: usize,
 }
 
 impl<'a> RawView<'a> {
     pub fn whole(data: &'a [u8], h: usize, w: usize, c: usize, e: Elem) -> Self {
         let n = (h * w * c * e.size()).min(data.len());
-        RawView { data: &data[..n], full_h: h, full_w: w, c, row0: 0, rows: h, col0: 0, cols: w, row_stride: w * c }
+        RawView { data: &data[..n], full_h: h, full_w: w, c, row0: 0, rows: h, col0: 0, cols: w, row_stride: w * c, row_slot0: 0, row_slots: h, col_slot0: 0, col_slots: w }
     }
     fn typed<T>(&self, data: &'a [T]) -> InView<'a, T> {
-        InView { data, full_h: self.full_h, full_w: self.full_w, c: self.c, row0: self.row0, rows: self.rows, col0: self.col0, cols: self.cols, row_stride: self.row_stride }
+        InView {
+            data,
+            full_h: self.full_h,
+            full_w: self.full_w,
+            c: self.c,
+            row0: self.row0,
+            rows: self.rows,
+            col0: self.col0,
+            cols: self.cols,
+            row_stride: self.row_stride,
+            row_slot0: self.row_slot0,
+            row_slots: self.row_slots,
+            col_slot0: self.col_slot0,
+            col_slots: self.col_slots,
+        }
     }
     pub fn i8(&self) -> InView<'a, i8> {
         self.typed(crate::program::as_i8(self.data))

@@ -49,7 +49,7 @@ fn every_record() -> [Record; 28] {
         pw(PointwiseFn::LogisticF32),
         pw(PointwiseFn::ClampF32 { min: -1.0, max: 1.0 }),
     ];
-    kinds.map(|kind| Record { tag: 7, in0: 256, in1: 512, out: 1024, kind })
+    kinds.map(|kind| Record { tag: 7, in0: 256, in1: 512, out: 1024, scratch: 2048, kind })
 }
 
 #[test]

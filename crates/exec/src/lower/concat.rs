@@ -35,7 +35,7 @@ pub(super) fn lower(cx: &Ctx, axis: usize, activation: Activation) -> Result<Vec
             None
         };
         let copy = Copy { rows: outer as u32, len: inner as u32, src_stride: inner as u32, dst_stride: out_inner as u32, requant };
-        records.push(Record { tag: cx.y as u32, in0: cx.arena(xi)?, in1: 0, out: cx.arena(cx.y)? + cum as u32, kind: Kind::Copy(copy) });
+        records.push(Record { tag: cx.y as u32, in0: cx.arena(xi)?, in1: 0, out: cx.arena(cx.y)? + cum as u32, scratch: 0, kind: Kind::Copy(copy) });
         cum += inner;
     }
     if cum != out_inner {

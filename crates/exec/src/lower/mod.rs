@@ -164,7 +164,7 @@ impl<'a> Ctx<'a> {
     }
     /// A record reading the op's first input and writing its output.
     fn record(&self, kind: Kind) -> Result<Record> {
-        Ok(Record { tag: self.y as u32, in0: self.arena(self.x)?, in1: 0, out: self.arena(self.y)?, kind })
+        Ok(Record { tag: self.y as u32, in0: self.arena(self.x)?, in1: 0, out: self.arena(self.y)?, scratch: 0, kind })
     }
 }
 

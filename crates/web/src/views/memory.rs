@@ -111,7 +111,8 @@ mod tests {
         assert!(svg.contains("stage 3: live skip tensors 128 B"));
         assert!(svg.contains("budget 500 B"));
         assert!(svg.contains(">live skip tensors</text>"));
-        assert!(!svg.contains(">scratch</text>"), "kinds that never occur stay out of the legend");
+        assert!(svg.contains(">scratch</text>"), "the conv's im2col scratch is in the legend");
+        assert!(!svg.contains(">caches / tiles</text>"), "kinds that never occur stay out of the legend");
     }
 
     #[test]

@@ -50,11 +50,13 @@ mod tests {
     fn widths_split_the_bar_by_bytes() {
         let g = residual();
         let p = layerwise(&g, None);
-        // Stage 1: input 192 B (network input) + output 128 B -> 336 px + 224 px of 560.
+        // Stage 1: input 192 B (network input) + output 128 B + scratch 27 B of 347 B ->
+        // 309.9 px + 206.6 px + 43.6 px of 560.
         let svg = render(0, &p.stages[0]);
-        assert!(svg.contains("x=\"0\" y=\"26\" width=\"336\""), "{svg}");
-        assert!(svg.contains("x=\"336\" y=\"26\" width=\"224\""), "{svg}");
+        assert!(svg.contains("x=\"0\" y=\"26\" width=\"309.9\""), "{svg}");
+        assert!(svg.contains("x=\"309.9\" y=\"26\" width=\"206.6\""), "{svg}");
+        assert!(svg.contains("x=\"516.4\" y=\"26\" width=\"43.6\""), "{svg}");
         assert!(svg.contains("input · input (network I/O)"));
-        assert!(svg.contains("Stage 1 RAM: 320 B"));
+        assert!(svg.contains("Stage 1 RAM: 347 B"));
     }
 }
