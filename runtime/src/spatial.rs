@@ -263,7 +263,7 @@ pub fn conv_i8(g: &Geom, input: &InView<i8>, weights: &[i8], q: &Requant, out: &
                 // Gather the receptive field once (padding = the zero point, which the folded
                 // bias cancels), then one contiguous dot product per output channel.
                 let patch = &mut scratch[..per_co];
-                gather_i8(g, input, iy0, ix0, q.in_zp as i8, patch);
+                gather(g, input, iy0, ix0, q.in_zp as i8, patch);
                 for (co, wco) in weights.chunks_exact(per_co).enumerate() {
                     opx[co] = q.apply(q.bias[co].wrapping_add(dot_i8(patch, wco)), co);
                 }
@@ -292,7 +292,7 @@ pub fn conv_i8(g: &Geom, input: &InView<i8>, weights: &[i8], q: &Requant, out: &
 }
 
 /// CONV_2D int8 with input-major weights `[kh * kw * in_c][out_c]` (HWIO; the host
-/// transposes them): per output pixel the receptive field (gathered into a stack patch, padding =
+/// transposes them): per output pixel the receptive field (gathered into the scratch patch, padding =
 /// the zero point) multiplies rows of contiguous output channels, a loop that vectorises whatever
 /// `in_c` is. The fastest layout for short receptive fields (`kh * kw * in_c` up to a few dozen);
 /// same results as [`conv_i8`].
@@ -321,7 +321,7 @@ pub fn conv_io_i8(g: &Geom, input: &InView<i8>, weights_io: &[i8], q: &Requant, 
             } else if one_tap && cin <= CH {
                 &zp_row[..cin]
             } else if k <= scratch.len() {
-                gather_i8(g, input, iy0, ix0, q.in_zp as i8, &mut scratch[..k]);
+                gather(g, input, iy0, ix0, q.in_zp as i8, &mut scratch[..k]);
                 &scratch[..k]
             } else {
                 return Err(Error::BadParams("conv scratch shorter than the receptive field"));
@@ -351,8 +351,9 @@ pub fn conv_io_i8(g: &Geom, input: &InView<i8>, weights_io: &[i8], q: &Requant, 
 }
 
 /// Gather the receptive field of the output pixel whose window starts at `(iy0, ix0)` into
-/// `patch` (`kh * kw * in_c`, (ky, kx, c) order), padded taps = `pad`.
-fn gather_i8(g: &Geom, input: &InView<i8>, iy0: isize, ix0: isize, pad: i8, patch: &mut [i8]) {
+/// `patch` (`kh * kw * in_c`, (ky, kx, c) order), padded taps = `pad` (the zero point for int8,
+/// 0.0 for float32). A copy, so one function for both element types.
+fn gather<T: Copy>(g: &Geom, input: &InView<T>, iy0: isize, ix0: isize, pad: T, patch: &mut [T]) {
     let cin = g.in_c;
     for ky in 0..g.kh {
         let iy = iy0 + (ky * g.dil_h) as isize;
@@ -407,21 +408,8 @@ pub fn conv_io_f32(
                     &[]
                 }
             } else {
-                let patch = &mut scratch[..k];
-                for ky in 0..g.kh {
-                    let iy = iy0 + (ky * g.dil_h) as isize;
-                    let row_in = inside(iy, g.in_h);
-                    for kx in 0..g.kw {
-                        let ix = ix0 + (kx * g.dil_w) as isize;
-                        let dst = &mut patch[(ky * g.kw + kx) * cin..][..cin];
-                        if row_in && inside(ix, g.in_w) {
-                            dst.copy_from_slice(input.pixel(iy as usize, ix as usize));
-                        } else {
-                            dst.fill(0.0);
-                        }
-                    }
-                }
-                patch
+                gather(g, input, iy0, ix0, 0.0, &mut scratch[..k]);
+                &scratch[..k]
             };
             let opx = out.pixel_mut(y, x, oc_n);
             let mut cs = 0;
@@ -547,15 +535,8 @@ pub fn conv_f32(
                 let patch: &[f32] = if taps == 1 {
                     input.pixel(iy0 as usize, ix0 as usize)
                 } else {
-                    let patch = &mut scratch[..per_co];
-                    for ky in 0..g.kh {
-                        let iy = (iy0 + (ky * g.dil_h) as isize) as usize;
-                        for kx in 0..g.kw {
-                            let ix = (ix0 + (kx * g.dil_w) as isize) as usize;
-                            patch[(ky * g.kw + kx) * cin..][..cin].copy_from_slice(input.pixel(iy, ix));
-                        }
-                    }
-                    patch
+                    gather(g, input, iy0, ix0, 0.0, &mut scratch[..per_co]);
+                    &scratch[..per_co]
                 };
                 for (co, wco) in weights[..g.out_c * per_co].chunks_exact(per_co).enumerate() {
                     opx[co] = clamp_f32(dot_f32(patch, wco) + bias[co], act);

@@ -1,10 +1,9 @@
 //! CONV_2D and DEPTHWISE_CONV_2D.
 
-use super::{act_f32, act_i8, channel_multipliers, fold_bias, nhwc, Ctx, Weights};
+use super::{act_f32, act_i8, channel_multipliers, fold_bias, nhwc, window_geom, Ctx, Weights};
 use crate::Result;
 use msf_model::{Activation, DType, Window};
 use msf_runtime::record::{ChannelQuant, Conv, Kind, Record};
-use msf_runtime::Geom;
 
 /// Float convs with receptive fields up to this length get input-major weights.
 const IO_MAX_K_F32: usize = 32;
@@ -27,22 +26,7 @@ pub(super) fn lower(cx: &Ctx, wts: &mut Weights, window: &Window, activation: Ac
     if (oh2, ow2) != (oh, ow) {
         return Err(cx.err(format!("output {oh}x{ow} disagrees with the padding ({oh2}x{ow2})")));
     }
-    let geom = Geom {
-        in_h: ih,
-        in_w: iw,
-        in_c: ic,
-        out_h: oh,
-        out_w: ow,
-        out_c: oc,
-        kh,
-        kw,
-        stride_h: window.stride[0],
-        stride_w: window.stride[1],
-        dil_h: window.dilation[0],
-        dil_w: window.dilation[1],
-        pad_top: ph.before,
-        pad_left: pw.before,
-    };
+    let geom = window_geom((ih, iw, ic), (oh, ow, oc), [kh, kw], window.stride, window.dilation, [ph.before, pw.before]);
     let per_co = if depthwise { kh * kw } else { kh * kw * ic };
     if wt.num_elements() != oc * per_co || (!depthwise && wt.shape[3] != ic) || (depthwise && oc != ic * dm) {
         return Err(cx.err("filter shape does not match input/output channels"));

@@ -19,6 +19,7 @@ use msf_model::{Activation, DType, Graph, Op as GraphOp, OpKind, Tensor, TensorI
 use msf_runtime::program::{Layer, WEIGHT_ALIGN};
 use msf_runtime::quant::{activation_range_i8, quantize_multiplier};
 use msf_runtime::record::{Act, Kind, Record};
+use msf_runtime::Geom;
 use std::collections::HashMap;
 
 /// Weights-section builder: items at 16-byte boundaries, offsets relative to the section.
@@ -112,6 +113,27 @@ fn channel_multipliers(in_scale: f32, w_scales: &[f32], out_scale: f32, channels
 /// (b - zx sum w)`, so kernels accumulate raw products; `sum_w(c)` is output channel c's weight sum.
 fn fold_bias(bias: &[i32], zx: i32, sum_w: impl Fn(usize) -> i32) -> Vec<i32> {
     bias.iter().enumerate().map(|(c, &b)| b.wrapping_sub(zx.wrapping_mul(sum_w(c)))).collect()
+}
+
+/// The spatial geometry of a window op: NHWC input and output maps, kernel, stride, dilation
+/// and the padding before (rows, columns).
+fn window_geom(i: (usize, usize, usize), o: (usize, usize, usize), k: [usize; 2], stride: [usize; 2], dilation: [usize; 2], pad: [usize; 2]) -> Geom {
+    Geom {
+        in_h: i.0,
+        in_w: i.1,
+        in_c: i.2,
+        out_h: o.0,
+        out_w: o.1,
+        out_c: o.2,
+        kh: k[0],
+        kw: k[1],
+        stride_h: stride[0],
+        stride_w: stride[1],
+        dil_h: dilation[0],
+        dil_w: dilation[1],
+        pad_top: pad[0],
+        pad_left: pad[1],
+    }
 }
 
 /// What every family's lowering needs: the op, its first input and output, their arena offsets.

@@ -1,9 +1,8 @@
 //! PAD of height and width.
 
-use super::{nhwc, Ctx};
+use super::{nhwc, window_geom, Ctx};
 use crate::Result;
 use msf_runtime::record::{Kind, Pad, PadValue, Record};
-use msf_runtime::Geom;
 
 pub(super) fn lower(cx: &Ctx, paddings: &[[usize; 2]]) -> Result<Record> {
     let (ih, iw, ic) = nhwc(cx.tx()).ok_or_else(|| cx.err("input is not a batch-1 NHWC map"))?;
@@ -18,22 +17,7 @@ pub(super) fn lower(cx: &Ctx, paddings: &[[usize; 2]]) -> Result<Record> {
         return Err(cx.err("PAD output shape"));
     }
     // A 1x1 stride-1 window with the padding before: the spatial kernels' own geometry.
-    let geom = Geom {
-        in_h: ih,
-        in_w: iw,
-        in_c: ic,
-        out_h: oh,
-        out_w: ow,
-        out_c: oc,
-        kh: 1,
-        kw: 1,
-        stride_h: 1,
-        stride_w: 1,
-        dil_h: 1,
-        dil_w: 1,
-        pad_top: paddings[1][0],
-        pad_left: paddings[2][0],
-    };
+    let geom = window_geom((ih, iw, ic), (oh, ow, oc), [1, 1], [1, 1], [1, 1], [paddings[1][0], paddings[2][0]]);
     let value = if cx.int8() {
         let (_, (_, zy)) = cx.qxy()?;
         PadValue::I8(zy as i8)

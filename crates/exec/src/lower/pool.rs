@@ -1,10 +1,9 @@
 //! AVERAGE_POOL_2D and MAX_POOL_2D.
 
-use super::{act_f32, act_i8, nhwc, Ctx};
+use super::{act_f32, act_i8, nhwc, window_geom, Ctx};
 use crate::Result;
 use msf_model::{Activation, Window};
 use msf_runtime::record::{Kind, Pool, PoolKind, Record};
-use msf_runtime::Geom;
 
 pub(super) fn lower(cx: &Ctx, filter: [usize; 2], window: &Window, activation: Activation, max: bool) -> Result<Record> {
     let (ih, iw, ic) = nhwc(cx.tx()).ok_or_else(|| cx.err("input is not a batch-1 NHWC map"))?;
@@ -14,22 +13,7 @@ pub(super) fn lower(cx: &Ctx, filter: [usize; 2], window: &Window, activation: A
     if (oh2, ow2, oc) != (oh, ow, ic) {
         return Err(cx.err("output shape disagrees with the pool window"));
     }
-    let geom = Geom {
-        in_h: ih,
-        in_w: iw,
-        in_c: ic,
-        out_h: oh,
-        out_w: ow,
-        out_c: oc,
-        kh: filter[0],
-        kw: filter[1],
-        stride_h: window.stride[0],
-        stride_w: window.stride[1],
-        dil_h: 1,
-        dil_w: 1,
-        pad_top: ph.before,
-        pad_left: pw.before,
-    };
+    let geom = window_geom((ih, iw, ic), (oh, ow, oc), filter, window.stride, [1, 1], [ph.before, pw.before]);
     let act = if cx.int8() {
         let ((sx, zx), (sy, zy)) = cx.qxy()?;
         if sx != sy || zx != zy {
