@@ -172,7 +172,15 @@ impl Session {
             if f.choice != "plan" {
                 out.notes.push(format!("{} on {}: {}", self.graph.name, f.board, f.says));
             }
-            out.plan.fits = f.fits && f.macs == Some(out.plan.macs);
+            if f.choice == "layer-by-layer" {
+                // The decision is the unfused firmware: show, and download, exactly that Plan.
+                out.schedule = crate::adapt::Schedule::layerwise(&self.graph);
+                out.plan = crate::baseline::layerwise(&self.graph, budget);
+                out.chosen = None;
+                out.plan.fits = f.fits;
+            } else {
+                out.plan.fits = f.fits && f.macs == Some(out.plan.macs);
+            }
         }
         self.fit = fit;
         self.notes = out.notes;
@@ -398,6 +406,31 @@ mod tests {
         check(&s, &r.plan);
         let r = s.select_point(r.pareto.len() - 1, &mut quiet()).unwrap();
         check(&s, &r.plan);
+    }
+
+    /// When the board's fit decision is the layer-by-layer firmware (tiny_cnn on the 16 kB
+    /// micro:bit: no fused plan fits beside the fused firmware's stack, the unfused one does),
+    /// the page shows and downloads that Plan, as `msf emit` writes it.
+    #[test]
+    fn a_layer_by_layer_fit_shows_and_downloads_the_layer_by_layer_plan() {
+        let mut s = Session::load(&corpus("tiny_cnn_int8.tflite"), "tiny").unwrap();
+        let b = msf_codegen::board("microbit").unwrap();
+        let f = msf_codegen::fit(&s.graph, b, None, false).unwrap();
+        let r = s.plan(Options { board: Some("microbit".into()), ..Default::default() }, &mut quiet()).unwrap();
+        let kept = s.schedule.clone().unwrap();
+        match f.plan() {
+            // A fused plan fits beside the fused firmware's stack: the page shows that one.
+            Some(p) => {
+                assert!(!kept.layer_by_layer && r.plan.fits);
+                assert_eq!((r.plan.macs, r.plan.peak_incl_io), (p.macs, p.peak_ram_bytes));
+            }
+            None => {
+                assert!(kept.layer_by_layer);
+                assert_eq!(kept.plan, msf_plan::layer_by_layer(&s.graph));
+                assert!(r.plan.fits && r.plan.stages.iter().all(|st| !st.fused));
+                assert_eq!(r.plan.peak_incl_io, f.arena());
+            }
+        }
     }
 
     /// A model the planner refuses is shown and downloaded layer by layer: one Plan, the
