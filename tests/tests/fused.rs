@@ -59,7 +59,7 @@ fn check(m: &Model, plan: &Plan, layer_out: &[u8]) -> Vec<String> {
     // The network input is written into the arena by the caller, before the run.
     let (in_off, in_len) = r.compiled().placement[&m.g.inputs[0]];
     let st = msf_exec::Stats { high_water: st.high_water.max(in_off + in_len), ..st };
-    let out = r.output();
+    let out = r.output().unwrap();
     let mut bad = Vec::new();
     // Every access is a checked slice of its own planned buffer; the highest byte written is the
     // top of the plan's arena: the predicted peak.

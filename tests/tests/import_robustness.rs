@@ -316,6 +316,116 @@ fn bad_quantisation() {
 }
 
 #[test]
+fn quantisation_zero_points_outside_the_dtype_range() {
+    // tiny(): tensor 0 "x" int8 activation, 1 "w" int8 per-channel weights, 2 "b" int32 bias.
+    for (tensor, zp) in [(0usize, 1000i64), (0, -129), (0, 1 << 40), (3, 128), (1, -200)] {
+        let mut m = tiny();
+        let scales = if tensor == 1 { vec![0.1, 0.2, 0.3] } else { vec![0.5] };
+        let mut zps = vec![0; scales.len()];
+        zps[scales.len() - 1] = zp;
+        m.tensors[tensor] = m.tensors[tensor].clone().quant(&scales, &zps, 0);
+        match load(&write(&m)) {
+            Err(e @ ImportError::BadTensor { .. }) => {
+                let msg = e.to_string();
+                let name = &m.tensors[tensor].name;
+                assert!(msg.contains(&format!("tensor {tensor} (\"{name}\")")), "{msg}");
+                assert!(msg.contains(&format!("zero point {} is {zp}", scales.len() - 1)) && msg.contains("-128..=127"), "{msg}");
+            }
+            other => panic!("tensor {tensor} zero point {zp}: {other:?}"),
+        }
+    }
+    // uint8 in 0..=255, int32 (a bias) exactly 0.
+    let mut m = tiny();
+    m.tensors[0] = TensorSpec::new("x", &[1, 4, 4, 2], dtype::UINT8, 0).quant(&[0.5], &[256], 0);
+    let msg = load(&write(&m)).unwrap_err().to_string();
+    assert!(msg.contains("tensor 0 (\"x\")") && msg.contains("zero point 0 is 256") && msg.contains("0..=255"), "{msg}");
+    let mut m = tiny();
+    m.tensors[2] = m.tensors[2].clone().quant(&[0.05, 0.1, 0.15], &[0, 3, 0], 0);
+    let msg = load(&write(&m)).unwrap_err().to_string();
+    assert_eq!(msg, "tensor 2 (\"b\"): quantisation zero point 1 is 3: a zero point of a int32 tensor must be 0");
+    // The edges of each range are fine.
+    let mut m = tiny();
+    m.tensors[0] = m.tensors[0].clone().quant(&[0.5], &[-128], 0);
+    m.tensors[3] = m.tensors[3].clone().quant(&[0.5], &[127], 0);
+    m.tensors[2] = m.tensors[2].clone().quant(&[0.05, 0.1, 0.15], &[0, 0, 0], 0);
+    load(&write(&m)).unwrap();
+}
+
+#[test]
+fn quantisation_scales_that_are_zero_or_denormal() {
+    for (tensor, scale) in [(0usize, 0.0f32), (0, 1e-45), (0, -0.0), (1, 0.0), (1, 1e-45), (1, 1e-39), (3, f32::INFINITY), (0, -0.5)] {
+        let mut m = tiny();
+        let mut scales = if tensor == 1 { vec![0.1, 0.2, 0.3] } else { vec![0.5] };
+        scales[0] = scale;
+        let zps = vec![0; scales.len()];
+        m.tensors[tensor] = m.tensors[tensor].clone().quant(&scales, &zps, 0);
+        match load(&write(&m)) {
+            Err(e @ ImportError::BadTensor { .. }) => {
+                let msg = e.to_string();
+                let name = &m.tensors[tensor].name;
+                assert!(msg.contains(&format!("tensor {tensor} (\"{name}\"): quantisation scale 0 is")), "{msg}");
+                assert!(msg.contains("positive normal float"), "{msg}");
+            }
+            other => panic!("tensor {tensor} scale {scale:e}: {other:?}"),
+        }
+    }
+    // The smallest normal scale is accepted.
+    let mut m = tiny();
+    m.tensors[0] = m.tensors[0].clone().quant(&[f32::MIN_POSITIVE], &[0], 0);
+    load(&write(&m)).unwrap();
+}
+
+#[test]
+fn onnx_quantize_linear_with_a_denormal_scale() {
+    use msf_model::import::onnx::prost::Message;
+    use msf_model::import::onnx::proto::*;
+    let mut m = ModelProto::decode(std::fs::read(model("onnx_small_cnn_qdq_int8.onnx")).unwrap().as_slice()).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    // Every QuantizeLinear / DequantizeLinear scale initializer: make the first one denormal.
+    let scale_name = g.node.iter().find(|n| n.op_type == "QuantizeLinear").map(|n| n.input[1].clone()).expect("a QuantizeLinear");
+    let init = g.initializer.iter_mut().find(|t| t.name == scale_name).expect("scale initializer");
+    if init.float_data.is_empty() {
+        init.raw_data = 1e-45f32.to_le_bytes().repeat(init.raw_data.len() / 4);
+    } else {
+        init.float_data.iter_mut().for_each(|s| *s = 1e-45);
+    }
+    let msg = load(&m.encode_to_vec()).unwrap_err().to_string();
+    assert!(msg.contains("QuantizeLinear") && msg.contains("1e-45") && msg.contains("positive normal float"), "{msg}");
+}
+
+#[test]
+fn a_model_with_no_outputs() {
+    // TFLite: a subgraph whose output list is empty.
+    let mut m = tiny();
+    m.outputs = vec![];
+    assert_eq!(load(&write(&m)).unwrap_err(), ImportError::NoOutputs);
+    // ONNX: the graph's output deleted.
+    use msf_model::import::onnx::prost::Message;
+    use msf_model::import::onnx::proto::*;
+    for name in ["onnx_small_cnn_f32.onnx", "onnx_small_cnn_qdq_int8.onnx"] {
+        let mut m = ModelProto::decode(std::fs::read(model(name)).unwrap().as_slice()).unwrap();
+        m.graph.as_mut().unwrap().output.clear();
+        let e = load(&m.encode_to_vec()).unwrap_err();
+        assert_eq!(e, ImportError::NoOutputs, "{name}");
+        assert!(e.to_string().contains("no graph outputs"), "{e}");
+    }
+}
+
+#[test]
+fn runners_of_a_hand_built_graph_without_outputs_return_an_error() {
+    // The importers refuse such a model (above); a graph built in code can still lack outputs,
+    // and reading its output is an error, not an index out of bounds.
+    let mut g = load(&std::fs::read(model("tiny_cnn_int8.tflite")).unwrap()).unwrap();
+    let input = std::fs::read(model("tiny_cnn_int8.input.bin")).unwrap();
+    g.outputs.clear();
+    let mut r = msf_exec::Runner::new(&g).unwrap();
+    r.set_input(&input).unwrap();
+    r.run(None).unwrap();
+    assert_eq!(r.output().unwrap_err().to_string(), "the graph has no output to read");
+    assert!(matches!(msf_exec::run(&g, &input, None), Err(msf_exec::ExecError::NoOutput)));
+}
+
+#[test]
 fn errors_read_as_sentences_naming_the_place() {
     let mut m = tiny();
     m.tensors[3].shape = vec![1, 4, 0, 3];

@@ -63,7 +63,7 @@ pub fn run(a: Args) -> Result<()> {
         runner.run(None)?;
     }
     let elapsed = start.elapsed();
-    let out = runner.output();
+    let out = runner.output()?;
     std::fs::write(&a.output, &out).with_context(|| format!("cannot write {}", a.output.display()))?;
     if let Some(dir) = &a.dump_tensors {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -116,7 +116,7 @@ fn run_fused(a: &Args, graph: &msf_model::Graph, input: &[u8]) -> Result<()> {
     let start = std::time::Instant::now();
     let stats = runner.run()?;
     let elapsed = start.elapsed();
-    let out = runner.output();
+    let out = runner.output()?;
     std::fs::write(&a.output, &out).with_context(|| format!("cannot write {}", a.output.display()))?;
     if let Some(p) = &a.program {
         std::fs::write(p, &runner.compiled().blob).with_context(|| format!("cannot write {}", p.display()))?;

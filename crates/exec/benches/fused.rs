@@ -71,7 +71,7 @@ fn main() {
             },
             budget,
         );
-        let want = lr.output();
+        let want = lr.output().unwrap();
         let planner = Planner::new(&g, Mode::Full).unwrap();
         let front = planner.pareto_points(RamMetric::IoIncluded);
         let k = front.len().min(6);
@@ -91,7 +91,7 @@ fn main() {
                 },
                 budget,
             );
-            let out = fr.output();
+            let out = fr.output().unwrap();
             if g.tensors[g.outputs[0]].dtype == msf_model::DType::Float32 {
                 // A float MEAN tail over multi-row bands sums in another order (last bits).
                 let f = |b: &[u8]| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect::<Vec<f32>>();

@@ -307,7 +307,7 @@ impl<'g> PlanRunner<'g> {
         let prog = FusedProgram::parse(self.runner.blob.as_ref())?;
         Ok(prog.run(self.runner.arena.as_mut())?)
     }
-    pub fn output(&self) -> Vec<u8> {
+    pub fn output(&self) -> Result<Vec<u8>> {
         self.runner.output()
     }
     pub fn arena(&self) -> &[u8] {
@@ -320,5 +320,5 @@ pub fn run_plan(g: &Graph, plan: &Plan, kernels: Kernels, input: &[u8]) -> Resul
     let mut r = PlanRunner::new(g, plan, kernels)?;
     r.set_input(input)?;
     let st = r.run()?;
-    Ok((r.output(), st))
+    Ok((r.output()?, st))
 }

@@ -31,6 +31,8 @@ pub enum ExecError {
     InputSize { id: TensorId, got: usize, need: usize },
     #[error("the graph has {0} inputs; only single-input graphs can be run from one file")]
     InputCount(usize),
+    #[error("the graph has no output to read")]
+    NoOutput,
     #[error("runtime: {0}")]
     Runtime(msf_runtime::Error),
     #[error("program too large for 32-bit offsets")]
@@ -270,16 +272,22 @@ impl<'g> Runner<'g> {
         Ok(())
     }
 
-    /// The single graph output as file bytes (NCHW for 4D ONNX outputs).
-    pub fn output(&self) -> Vec<u8> {
-        let t = self.compiled.outputs[0];
-        let (off, len) = self.compiled.placement[&t];
+    /// The single graph output as file bytes (NCHW for 4D ONNX outputs). Fails on a graph without
+    /// outputs (the importers refuse those; a hand-built graph may have none) or one whose output
+    /// is not in the arena.
+    pub fn output(&self) -> Result<Vec<u8>> {
+        let t = *self.compiled.outputs.first().ok_or(ExecError::NoOutput)?;
+        let (off, len) = *self.compiled.placement.get(&t).ok_or_else(|| ExecError::Tensor {
+            id: t,
+            name: self.graph.tensors.get(t).map(|x| x.name.clone()).unwrap_or_default(),
+            what: "the graph output has no buffer in the arena".into(),
+        })?;
         let bytes = &self.arena.as_ref()[off..off + len];
         let tensor = &self.graph.tensors[t];
-        match (self.compiled.nchw_io, nhwc(tensor)) {
+        Ok(match (self.compiled.nchw_io, nhwc(tensor)) {
             (true, Some((h, w, c))) if tensor.shape.len() == 4 => msf_model::layout::nhwc_to_nchw(bytes, [1, h, w, c], tensor.dtype.size().unwrap_or(1)),
             _ => bytes.to_vec(),
-        }
+        })
     }
 }
 
@@ -293,7 +301,7 @@ pub fn run_with(g: &Graph, kernels: Kernels, input: &[u8], dump: Option<&mut dyn
     let mut r = Runner::with_kernels(g, kernels)?;
     r.set_input(input)?;
     r.run(dump)?;
-    Ok(r.output())
+    r.output()
 }
 
 #[cfg(test)]

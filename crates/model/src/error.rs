@@ -28,6 +28,8 @@ pub enum ImportError {
     Cycle { op: usize, op_name: String, tensor: String },
     #[error("op {op} ({op_name}) reads \"{tensor}\", which no op, graph input or initializer provides")]
     MissingTensor { op: usize, op_name: String, tensor: String },
+    #[error("the model declares no graph outputs: nothing to compute (a model needs at least one output tensor)")]
+    NoOutputs,
     #[error("graph {which} {index} refers to tensor {tensor}, which does not exist")]
     BadGraphIo { which: &'static str, index: usize, tensor: i64 },
     #[error("{0}")]

@@ -3,7 +3,7 @@
 //! them if the file did not, rejecting cycles).
 
 use crate::error::{ImportError, Result};
-use crate::graph::{Graph, Op, TensorId};
+use crate::graph::{DType, Graph, Op, TensorId};
 
 /// No tensor may hold more elements than this. An MCU has under 1 MiB of RAM; 2^28 elements
 /// leaves room for any real model on the host while keeping a hostile shape from allocating
@@ -32,6 +32,25 @@ pub fn checked_elements(shape: &[i64], tensor: usize, name: &str) -> Result<Vec<
         return Err(ImportError::TensorTooLarge { tensor, name: name.into(), elements, limit: MAX_TENSOR_ELEMENTS });
     }
     Ok(out)
+}
+
+/// A usable quantisation scale: a positive normal float. Zero, negative, NaN, infinite and
+/// denormal scales (whose reciprocal overflows, and which no converter writes) are refused.
+pub fn is_valid_scale(s: f32) -> bool {
+    s.is_normal() && s > 0.0
+}
+
+/// The zero points a quantised tensor of `dtype` may have: its integer range for int8, uint8
+/// and int16, exactly 0 for int32 (biases: TFLite and the runtime add them unshifted). `None`:
+/// no constraint (float tensors, whose quantisation table is informational).
+pub fn zero_point_range(dtype: DType) -> Option<(i64, i64)> {
+    match dtype {
+        DType::Int8 => Some((-128, 127)),
+        DType::UInt8 => Some((0, 255)),
+        DType::Int16 => Some((i16::MIN as i64, i16::MAX as i64)),
+        DType::Int32 => Some((0, 0)),
+        _ => None,
+    }
 }
 
 /// Check the whole graph and put its ops in topological order.
@@ -68,10 +87,27 @@ pub fn validate(graph: &mut Graph) -> Result<()> {
                     reason: format!("{} per-channel scales along axis {} of shape {:?}", q.scale.len(), q.axis, t.shape),
                 });
             }
-            if q.scale.iter().any(|s| !s.is_finite() || *s < 0.0) {
-                return Err(ImportError::BadTensor { tensor: i, name: t.name.clone(), reason: "a quantisation scale is negative or not finite".into() });
+            if let Some((c, s)) = q.scale.iter().enumerate().find(|(_, s)| !is_valid_scale(**s)) {
+                return Err(ImportError::BadTensor {
+                    tensor: i,
+                    name: t.name.clone(),
+                    reason: format!("quantisation scale {c} is {s:e}: a scale must be a positive normal float (at least {:e}, finite)", f32::MIN_POSITIVE),
+                });
+            }
+            if let Some((lo, hi)) = zero_point_range(t.dtype) {
+                if let Some((c, z)) = q.zero_point.iter().enumerate().find(|(_, z)| !(lo..=hi).contains(*z)) {
+                    let want = if lo == hi { format!("must be {lo}") } else { format!("must lie in {lo}..={hi}") };
+                    return Err(ImportError::BadTensor {
+                        tensor: i,
+                        name: t.name.clone(),
+                        reason: format!("quantisation zero point {c} is {z}: a zero point of a {} tensor {want}", t.dtype),
+                    });
+                }
             }
         }
+    }
+    if graph.outputs.is_empty() {
+        return Err(ImportError::NoOutputs);
     }
     for (which, list) in [("input", &graph.inputs), ("output", &graph.outputs)] {
         for (index, &t) in list.iter().enumerate() {

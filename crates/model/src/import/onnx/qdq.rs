@@ -97,8 +97,8 @@ impl<'g> Builder<'g> {
         if scale_v.is_empty() || scale.dims.len() > 1 {
             return Err(self.bad_op(k, format!("scale must be a scalar or 1-D, got shape {:?}", scale.dims)));
         }
-        if scale_v.iter().any(|s| !s.is_finite() || *s <= 0.0) {
-            return Err(self.bad_op(k, "a quantisation scale is zero, negative or not finite"));
+        if let Some(s) = scale_v.iter().find(|s| !crate::validate::is_valid_scale(**s)) {
+            return Err(self.bad_op(k, format!("quantisation scale {s:e} is not a positive normal float (zero, negative, denormal or not finite)")));
         }
         let (zero_point, dtype) = match self.input(k, 2)? {
             None => (vec![0; scale_v.len()], DType::UInt8),
