@@ -66,7 +66,7 @@ pub fn run(a: Args) -> Result<()> {
     let graph = load_model(&a.model)?;
     let input_path = a.input.clone().or_else(|| sibling_input(&a.model));
     let input = match &input_path {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?),
+        Some(p) => Some(crate::util::read_file(p)?),
         None => None,
     };
     let kernels = match a.kernels {

@@ -30,7 +30,30 @@ enum Command {
     Boards(emit::BoardsArgs),
 }
 
+/// Let a closed stdout end the process the way it ends `cat` or `grep`: by SIGPIPE, exit status
+/// 141 in a shell, no message. Rust's runtime ignores SIGPIPE, so every `println!` after the
+/// reader went away (`msf inspect M | head -1`) would panic with "failed printing to stdout:
+/// Broken pipe" and exit 101. Restoring the default covers every print site at once. `signal`
+/// is declared here rather than through the libc crate: std already links the C library on
+/// unix, and SIGPIPE (13) and SIG_DFL (0) have these values on Linux, macOS and the BSDs. The
+/// CLI writes its files (zip, output, dumps) with std::fs, never to a pipe, so no file is cut
+/// short by it.
+#[cfg(unix)]
+fn default_sigpipe() {
+    unsafe extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: called first thing in main, before any thread exists; sets a default disposition.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
 fn main() {
+    #[cfg(unix)]
+    default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a),

@@ -45,7 +45,7 @@ enum KernelsArg {
 
 pub fn run(a: Args) -> Result<()> {
     let graph = load_model(&a.model)?;
-    let input = std::fs::read(&a.input).with_context(|| format!("cannot read {}", a.input.display()))?;
+    let input = crate::util::read_file(&a.input)?;
     if a.ram.is_some() || a.max_overhead.is_some() || a.plan.is_some() {
         return run_fused(&a, &graph, &input);
     }
@@ -104,7 +104,7 @@ fn run_fused(a: &Args, graph: &msf_model::Graph, input: &[u8]) -> Result<()> {
         anyhow::bail!("--dump-tensors shows the layer-by-layer run's tensors; a fused run keeps only rings");
     }
     let plan: msf_plan::Plan = match &a.plan {
-        Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?)
+        Some(p) => serde_json::from_slice(&crate::util::read_file(p)?)
             .with_context(|| format!("{} is not a plan (msf plan --json)", p.display()))?,
         None => {
             let constraint = crate::util::constraint(a.ram, a.max_overhead.as_deref())?.unwrap_or(Constraint::MinMacs);

@@ -5,17 +5,51 @@ use msf_model::Graph;
 use msf_plan::Constraint;
 use std::path::Path;
 
+/// The largest file the CLI reads as a model, an input or a plan: 256 MiB, far above any model
+/// that fits a microcontroller (and the importers' own tensor bound), small enough that a
+/// mistaken path cannot exhaust the host's memory.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Read a whole regular file of at most [`MAX_FILE_BYTES`]; errors name the path and the limit.
+/// Devices (`/dev/zero`), FIFOs, sockets and directories are refused before they are opened, so
+/// nothing blocks on a FIFO without a writer or reads an endless device.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let regular = |m: &std::fs::Metadata| -> Result<()> {
+        if !m.is_file() {
+            bail!("cannot read {}: not a regular file (a directory, device, FIFO or socket); give the path of a file", path.display());
+        }
+        if m.len() > MAX_FILE_BYTES {
+            bail!("cannot read {}: it is {} bytes, more than the limit of {} bytes (256 MiB)", path.display(), m.len(), MAX_FILE_BYTES);
+        }
+        Ok(())
+    };
+    regular(&meta)?;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // The path may have been replaced between the two looks: check what was opened.
+    regular(&file.metadata().with_context(|| format!("cannot read {}", path.display()))?)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        bail!("cannot read {}: it grew past the limit of {} bytes (256 MiB) while being read", path.display(), MAX_FILE_BYTES);
+    }
+    Ok(bytes)
+}
+
 /// Read and import a model file; errors name the file.
 pub fn load_model(path: &Path) -> Result<Graph> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = read_file(path)?;
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
     msf_model::load(&bytes, name).with_context(|| format!("cannot import {}", path.display()))
 }
 
-/// Parse a byte size such as `64k`, `64kB`, `512KiB`, `1m` or `65536` (k = 1024).
+/// Parse a byte size such as `64k`, `64kB`, `512KiB`, `1m`, `1.5k` or `65536` (k = 1024): a
+/// decimal number, exact (no float rounding), that must come to a whole number of bytes within
+/// `u64`. `0.5` (half a byte) and `99999999999999999999` (above `u64::MAX`) are refused.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim().to_ascii_lowercase();
-    let (num, mult) = if let Some(n) = t.strip_suffix("kib").or_else(|| t.strip_suffix("kb")).or_else(|| t.strip_suffix('k')) {
+    let (num, mult): (&str, u128) = if let Some(n) = t.strip_suffix("kib").or_else(|| t.strip_suffix("kb")).or_else(|| t.strip_suffix('k')) {
         (n, 1024)
     } else if let Some(n) = t.strip_suffix("mib").or_else(|| t.strip_suffix("mb")).or_else(|| t.strip_suffix('m')) {
         (n, 1024 * 1024)
@@ -24,11 +58,29 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     } else {
         (t.as_str(), 1)
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a size (try 64k, 320KiB or 65536)"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        return Err(format!("`{s}` is not a size"));
+    let num = num.trim();
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    let digits = |d: &str| d.bytes().all(|c| c.is_ascii_digit());
+    if int.is_empty() && frac.is_empty() || !digits(int) || !digits(frac) {
+        return Err(format!("`{s}` is not a size (try 64k, 320KiB or 65536)"));
     }
-    Ok((v * mult as f64).round() as u64)
+    let too_large = || format!("`{s}` is more than {} bytes, the largest size", u64::MAX);
+    let frac = frac.trim_end_matches('0');
+    let int = int.trim_start_matches('0');
+    // u64::MAX has 20 digits; a fraction of over 20 digits (finer than 1/1024^2 = 20 digits)
+    // is never a whole number of bytes. Below those bounds nothing overflows u128.
+    if int.len() > 20 {
+        return Err(too_large());
+    }
+    if frac.len() > 20 {
+        return Err(format!("`{s}` is not a whole number of bytes"));
+    }
+    let value = |d: &str| if d.is_empty() { 0 } else { d.parse::<u128>().expect("at most 20 digits") };
+    let (scale, frac_scaled) = (10u128.pow(frac.len() as u32), value(frac) * mult);
+    if frac_scaled % scale != 0 {
+        return Err(format!("`{s}` is not a whole number of bytes"));
+    }
+    u64::try_from(value(int) * mult + frac_scaled / scale).map_err(|_| too_large())
 }
 
 /// The one constraint parser of every subcommand: `--ram SIZE` (already a byte count, see
@@ -87,5 +139,21 @@ mod tests {
         assert_eq!(parse_bytes("1m"), Ok(1048576));
         assert_eq!(parse_bytes("1000"), Ok(1000));
         assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_bytes("1.5k"), Ok(1536));
+        assert_eq!(parse_bytes("0.25kB"), Ok(256));
+        assert_eq!(parse_bytes("007"), Ok(7));
+        assert_eq!(parse_bytes("2.000"), Ok(2));
+        assert_eq!(parse_bytes("18446744073709551615"), Ok(u64::MAX));
+        // Exact, not through f64 (which rounds 2^53 + 1 to 2^53).
+        assert_eq!(parse_bytes("9007199254740993"), Ok(9007199254740993));
+        for half in ["0.5", "1.5", "0.1k", ".5", "99999999999999999999.5"] {
+            assert_eq!(parse_bytes(half), Err(format!("`{half}` is not a whole number of bytes")), "{half}");
+        }
+        for big in ["99999999999999999999", "18446744073709551616", "17592186044416m", "123456789012345678901234567890"] {
+            assert_eq!(parse_bytes(big), Err(format!("`{big}` is more than 18446744073709551615 bytes, the largest size")), "{big}");
+        }
+        for bad in ["", ".", "-1", "1e3", "inf", "nan", "1.2.3", "+5", "k"] {
+            assert_eq!(parse_bytes(bad), Err(format!("`{bad}` is not a size (try 64k, 320KiB or 65536)")), "{bad}");
+        }
     }
 }
