@@ -334,6 +334,9 @@ fn quantisation_zero_points_outside_the_dtype_range() {
             other => panic!("tensor {tensor} zero point {zp}: {other:?}"),
         }
     }
+    let mut m = tiny();
+    m.tensors[0] = m.tensors[0].clone().quant(&[0.5], &[1000], 0);
+    assert_eq!(load(&write(&m)).unwrap_err().to_string(), "tensor 0 (\"x\"): quantisation zero point 0 is 1000: int8 zero points must lie in -128..=127");
     // uint8 in 0..=255, int32 (a bias) exactly 0.
     let mut m = tiny();
     m.tensors[0] = TensorSpec::new("x", &[1, 4, 4, 2], dtype::UINT8, 0).quant(&[0.5], &[256], 0);
@@ -342,7 +345,7 @@ fn quantisation_zero_points_outside_the_dtype_range() {
     let mut m = tiny();
     m.tensors[2] = m.tensors[2].clone().quant(&[0.05, 0.1, 0.15], &[0, 3, 0], 0);
     let msg = load(&write(&m)).unwrap_err().to_string();
-    assert_eq!(msg, "tensor 2 (\"b\"): quantisation zero point 1 is 3: a zero point of a int32 tensor must be 0");
+    assert_eq!(msg, "tensor 2 (\"b\"): quantisation zero point 1 is 3: int32 zero points must be 0");
     // The edges of each range are fine.
     let mut m = tiny();
     m.tensors[0] = m.tensors[0].clone().quant(&[0.5], &[-128], 0);
@@ -369,6 +372,12 @@ fn quantisation_scales_that_are_zero_or_denormal() {
             other => panic!("tensor {tensor} scale {scale:e}: {other:?}"),
         }
     }
+    let mut m = tiny();
+    m.tensors[0] = m.tensors[0].clone().quant(&[1e-45], &[0], 0);
+    assert_eq!(
+        load(&write(&m)).unwrap_err().to_string(),
+        "tensor 0 (\"x\"): quantisation scale 0 is 1e-45: a scale must be a positive normal float (at least 1.1754944e-38, finite)"
+    );
     // The smallest normal scale is accepted.
     let mut m = tiny();
     m.tensors[0] = m.tensors[0].clone().quant(&[f32::MIN_POSITIVE], &[0], 0);

@@ -91,16 +91,16 @@ pub fn validate(graph: &mut Graph) -> Result<()> {
                 return Err(ImportError::BadTensor {
                     tensor: i,
                     name: t.name.clone(),
-                    reason: format!("quantisation scale {c} is {s:e}: a scale must be a positive normal float (at least {:e}, finite)", f32::MIN_POSITIVE),
+                    reason: format!("quantisation scale {c} is {s:?}: a scale must be a positive normal float (at least {:?}, finite)", f32::MIN_POSITIVE),
                 });
             }
             if let Some((lo, hi)) = zero_point_range(t.dtype) {
                 if let Some((c, z)) = q.zero_point.iter().enumerate().find(|(_, z)| !(lo..=hi).contains(*z)) {
-                    let want = if lo == hi { format!("must be {lo}") } else { format!("must lie in {lo}..={hi}") };
+                    let want = if lo == hi { format!("be {lo}") } else { format!("lie in {lo}..={hi}") };
                     return Err(ImportError::BadTensor {
                         tensor: i,
                         name: t.name.clone(),
-                        reason: format!("quantisation zero point {c} is {z}: a zero point of a {} tensor {want}", t.dtype),
+                        reason: format!("quantisation zero point {c} is {z}: {} zero points must {want}", t.dtype),
                     });
                 }
             }

@@ -98,7 +98,7 @@ impl<'g> Builder<'g> {
             return Err(self.bad_op(k, format!("scale must be a scalar or 1-D, got shape {:?}", scale.dims)));
         }
         if let Some(s) = scale_v.iter().find(|s| !crate::validate::is_valid_scale(**s)) {
-            return Err(self.bad_op(k, format!("quantisation scale {s:e} is not a positive normal float (zero, negative, denormal or not finite)")));
+            return Err(self.bad_op(k, format!("quantisation scale {s:?} is not a positive normal float (zero, negative, denormal or not finite)")));
         }
         let (zero_point, dtype) = match self.input(k, 2)? {
             None => (vec![0; scale_v.len()], DType::UInt8),
