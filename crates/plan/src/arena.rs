@@ -35,16 +35,23 @@ pub fn place(buffers: &[BufferLife]) -> Placement {
 }
 
 /// The smallest of a few greedy placements (by size; by lifetime length, then size; by size x
-/// lifetime; by first use, then size), stopping at `lower_bound` (the largest sum of buffers
-/// alive together, which no placement beats). Greedy by size comes first and wins ties, so a
-/// plan it already places tightly keeps its offsets.
+/// lifetime; by first use, then size; by last use, latest then earliest first; by first use,
+/// latest first), stopping at `lower_bound` (the largest sum of buffers alive together, which
+/// no placement beats). Greedy by size comes first and wins ties, so a plan it already places
+/// tightly keeps its offsets. The last three orders (issue 11) halved the plans of random
+/// graphs placed above their largest stage sum; the planner's answers do not rely on any
+/// order reaching the bound (they use the arena placed here, [`crate::Planner::solve`]).
 pub fn place_best(buffers: &[BufferLife], lower_bound: usize) -> Placement {
     let mut best = place(buffers);
     let len = |b: &BufferLife| b.last - b.first + 1;
-    let keys: [&dyn Fn(&BufferLife) -> (usize, usize); 3] = [
+    type Key<'a> = &'a dyn Fn(&BufferLife) -> (usize, usize);
+    let keys: [Key; 6] = [
         &|b| (len(b), b.size),
         &|b| (b.size.saturating_mul(len(b)), b.size),
         &|b| (usize::MAX - b.first, b.size),
+        &|b| (b.last, b.size),
+        &|b| (usize::MAX - b.last, b.size),
+        &|b| (b.first, b.size),
     ];
     for key in keys {
         if best.arena_size <= lower_bound {

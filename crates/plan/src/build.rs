@@ -7,6 +7,7 @@ use crate::net::{Class, Net};
 use crate::paper::{self, PaperLayer};
 use crate::types::*;
 use crate::PlanError;
+use std::sync::OnceLock;
 
 pub(crate) fn align(x: usize) -> u64 {
     x.div_ceil(ARENA_ALIGN) as u64 * ARENA_ALIGN as u64
@@ -23,6 +24,31 @@ pub struct Planner {
     /// Full mode: aligned bytes of whole tensors alive at each cut (I/O included, excluded).
     live: Vec<u64>,
     live_ex: Vec<u64>,
+    /// Full mode: the unfused Plan ([`crate::layer_by_layer`]), which `build` gives for the
+    /// all-layer path when it needs less (see [`Planner::build`]).
+    layerwise: Option<Plan>,
+    /// Full mode: the placed front per metric (I/O included, excluded), made once.
+    fronts: [OnceLock<Vec<Placed>>; 2],
+}
+
+/// A candidate of the placed front: a path and the figures of the Plan `build` gives for it.
+#[derive(Debug, Clone)]
+struct Placed {
+    path: PathCost,
+    /// The built Plan's arena (`peak_ram_bytes`, I/O included) and I/O-excluded peak.
+    arena: u64,
+    ram_ex: u64,
+    macs: u64,
+    stages: usize,
+}
+
+impl Placed {
+    fn key(&self, metric: RamMetric) -> u64 {
+        match metric {
+            RamMetric::IoIncluded => self.arena,
+            RamMetric::IoExcluded => self.ram_ex,
+        }
+    }
 }
 
 impl Planner {
@@ -30,7 +56,11 @@ impl Planner {
         let net = Net::new(graph)?;
         match mode {
             Mode::Paper => Self::new_paper(net),
-            Mode::Full => Ok(Self::new_full(net)),
+            Mode::Full => {
+                let mut p = Self::new_full(net);
+                p.layerwise = Some(crate::layer_by_layer(graph));
+                Ok(p)
+            }
         }
     }
 
@@ -84,7 +114,7 @@ impl Planner {
             }
         }
         let vanilla = net.vanilla_macs();
-        Ok(Planner { dag: Dag::new(n + 1, edges), net, mode: Mode::Paper, vanilla_macs: vanilla, paper_layers: layers, live: vec![], live_ex: vec![] })
+        Ok(Planner { dag: Dag::new(n + 1, edges), net, mode: Mode::Paper, vanilla_macs: vanilla, paper_layers: layers, live: vec![], live_ex: vec![], layerwise: None, fronts: Default::default() })
     }
 
     fn new_full(net: Net) -> Planner {
@@ -119,7 +149,17 @@ impl Planner {
             live_ex[c] = b as u64;
         }
         let vanilla = net.vanilla_macs();
-        let mut p = Planner { dag: Dag::new(1, vec![]), net, mode: Mode::Full, vanilla_macs: vanilla, paper_layers: vec![], live, live_ex };
+        let mut p = Planner {
+            dag: Dag::new(1, vec![]),
+            net,
+            mode: Mode::Full,
+            vanilla_macs: vanilla,
+            paper_layers: vec![],
+            live,
+            live_ex,
+            layerwise: None,
+            fronts: Default::default(),
+        };
         let mut edges = Vec::new();
         for i in 0..n {
             let (ram, ram_ex) = p.layer_ram(i);
@@ -241,12 +281,27 @@ impl Planner {
         }
     }
 
-    /// The front as plan-facing points.
+    /// The front as plan-facing points, by decreasing RAM and increasing MACs. Full mode: the
+    /// placed front ([`Planner::solve`]): each point's `peak_ram_bytes` is the arena of the Plan
+    /// [`Planner::build`] gives for it, `peak_ram_bytes_io_excluded` that Plan's I/O-excluded
+    /// peak. Paper mode: the reference's figures (stage sums), as they always were.
     pub fn pareto_points(&self, metric: RamMetric) -> Vec<ParetoPoint> {
-        self.dag.pareto(metric).iter().map(|p| self.point(p)).collect()
+        match self.mode {
+            Mode::Paper => self.dag.pareto(metric).iter().map(|p| self.stage_point(p)).collect(),
+            Mode::Full => self.front(metric).iter().map(|c| self.placed_point(c)).collect(),
+        }
     }
 
+    /// The point of path `p`: in full mode its figures are those of the Plan `build` gives for
+    /// it (the placed arena, I/O included; built for the I/O-included metric).
     pub fn point(&self, p: &PathCost) -> ParetoPoint {
+        match self.mode {
+            Mode::Paper => self.stage_point(p),
+            Mode::Full => self.placed_point(&self.placed(p.clone(), RamMetric::IoIncluded)),
+        }
+    }
+
+    fn stage_point(&self, p: &PathCost) -> ParetoPoint {
         ParetoPoint {
             peak_ram_bytes: p.peak_ram,
             peak_ram_bytes_io_excluded: p.peak_ram_ex,
@@ -254,6 +309,68 @@ impl Planner {
             overhead: self.overhead(p.macs),
             stages: p.edges.len(),
         }
+    }
+
+    fn placed_point(&self, c: &Placed) -> ParetoPoint {
+        ParetoPoint { peak_ram_bytes: c.arena, peak_ram_bytes_io_excluded: c.ram_ex, macs: c.macs, overhead: self.overhead(c.macs), stages: c.stages }
+    }
+
+    /// Build `path` and read the figures the Plan has.
+    fn placed(&self, path: PathCost, metric: RamMetric) -> Placed {
+        let plan = self.build("", &path, &Options { mode: self.mode, metric, constraint: Constraint::MinMacs, pareto: false });
+        Placed { arena: plan.peak_ram_bytes, ram_ex: plan.peak_ram_bytes_io_excluded, macs: plan.macs, stages: plan.stages.len(), path }
+    }
+
+    /// The path of single-layer stages (every op run whole), if the DAG has it.
+    fn layer_path(&self) -> Option<PathCost> {
+        let n = self.net.ops.len();
+        let mut edges = Vec::with_capacity(n);
+        for c in 0..n {
+            edges.push(self.dag.edges.iter().position(|e| e.from == c && e.to == c + 1 && e.kind == EdgeKind::Layer)?);
+        }
+        let peak_ram = edges.iter().map(|&e| self.dag.edges[e].ram).max().unwrap_or(0);
+        let peak_ram_ex = edges.iter().map(|&e| self.dag.edges[e].ram_ex).max().unwrap_or(0);
+        let macs = edges.iter().map(|&e| self.dag.edges[e].macs).sum();
+        Some(PathCost { edges, peak: peak_ram, peak_ram, peak_ram_ex, macs })
+    }
+
+    fn is_layer_path(&self, path: &PathCost) -> bool {
+        path.edges.len() == self.net.ops.len() && path.edges.iter().all(|&e| self.dag.edges[e].kind == EdgeKind::Layer)
+    }
+
+    /// Full mode: the placed front in `metric`. Candidates: every point of the DAG's front of
+    /// stage sums (`Dag::pareto`), and the all-layer path (built as the unfused Plan when that
+    /// needs less); each is built and placed, its figure the built Plan's (I/O included: the
+    /// arena). Kept: the non-dominated ones, by increasing MACs and strictly decreasing figure
+    /// (on equal MACs the lower figure, on a tie the DAG's point first).
+    ///
+    /// Every figure is a built Plan's own, so an answer taken from it never exceeds its budget.
+    /// What it may miss: a path off the stage-sum front (another path has no larger stage
+    /// peak and no more MACs) whose placement happens to be tighter than that front point's.
+    /// A Plan's arena is never below its largest sum of buffer sizes, so for a path whose
+    /// stage sums exceed B nothing is missed (up to the 16-byte rounding of each buffer).
+    fn front(&self, metric: RamMetric) -> &[Placed] {
+        let slot = match metric {
+            RamMetric::IoIncluded => &self.fronts[0],
+            RamMetric::IoExcluded => &self.fronts[1],
+        };
+        slot.get_or_init(|| {
+            let mut cands: Vec<Placed> = self.dag.pareto(metric).into_iter().map(|p| self.placed(p, metric)).collect();
+            if let Some(lp) = self.layer_path() {
+                if !cands.iter().any(|c| c.path.edges == lp.edges) {
+                    cands.push(self.placed(lp, metric));
+                }
+            }
+            // Stable: on equal MACs and figure the DAG's point (pushed first) stays.
+            cands.sort_by_key(|c| (c.macs, c.key(metric)));
+            let mut front: Vec<Placed> = Vec::with_capacity(cands.len());
+            for c in cands {
+                if front.last().is_none_or(|l| c.key(metric) < l.key(metric)) {
+                    front.push(c);
+                }
+            }
+            front
+        })
     }
 
     /// Peak RAM of the layer-by-layer schedule (the path of single-layer edges).
@@ -278,9 +395,51 @@ impl Planner {
         }
     }
 
-    /// Solve for `constraint`.
+    /// Solve for `constraint`; [`Planner::build`] turns the path into the Plan.
+    ///
+    /// Full mode answers from the placed front ([`Planner::front`]), so every figure is the
+    /// arena of the Plan `build` gives (I/O included; the I/O-excluded metric bounds the
+    /// built Plan's `peak_ram_bytes_io_excluded`, a stage sum by definition):
+    /// - `RamBudget { B }` (P2): the cheapest point whose figure is <= B, so the Plan's
+    ///   `arena_size` is <= B, always; if none, [`PlanError::RamUnreachable`] naming the least
+    ///   figure of the front, which the `MinRam` Plan reaches. This is the loop "solve under
+    ///   the stage-sum limit B, build and place; while the arena exceeds B, lower the limit
+    ///   below that path's largest stage sum and solve again", run once to the end for every
+    ///   budget: each step lowers the limit strictly (a path's stage peak is at most the
+    ///   limit it was found under), there are finitely many stage peaks, so the loop ends; the
+    ///   paths it visits are exactly the stage-sum front's points.
+    /// - `MinRam`: the front's last point, never above layer by layer (the all-layer path is a
+    ///   candidate, built as [`crate::layer_by_layer`]'s Plan when that needs less).
+    /// - `MaxOverhead { F }` (P1): the least figure among the points within F.
+    /// - `MinMacs`: the front's first point.
+    ///
+    /// Paper mode keeps the reference's model: stage sums, no placement.
     pub fn solve(&self, constraint: Constraint, metric: RamMetric) -> Result<PathCost, PlanError> {
-        let metric = if self.mode == Mode::Paper { RamMetric::IoExcluded } else { metric };
+        if self.mode == Mode::Paper {
+            return self.solve_paper(constraint);
+        }
+        let front = self.front(metric);
+        let last = front.last().ok_or(PlanError::NoPath)?;
+        let pick = match constraint {
+            Constraint::MinMacs => &front[0],
+            Constraint::RamBudget { ram_bytes } => match front.iter().find(|c| c.key(metric) <= ram_bytes) {
+                Some(c) => c,
+                None => return Err(PlanError::RamUnreachable { budget: ram_bytes, best: last.key(metric), metric }),
+            },
+            Constraint::MinRam => last,
+            Constraint::MaxOverhead { max_overhead } => {
+                let limit = max_overhead * self.vanilla_macs as f64;
+                match front.iter().rev().find(|c| c.macs as f64 <= limit) {
+                    Some(c) => c,
+                    None => return Err(PlanError::OverheadUnreachable { max: max_overhead, best: self.overhead(front[0].macs) }),
+                }
+            }
+        };
+        Ok(pick.path.clone())
+    }
+
+    fn solve_paper(&self, constraint: Constraint) -> Result<PathCost, PlanError> {
+        let metric = RamMetric::IoExcluded;
         match constraint {
             Constraint::MinMacs => self.dag.shortest(metric, u64::MAX).ok_or(PlanError::NoPath),
             Constraint::RamBudget { ram_bytes } => match self.dag.shortest(metric, ram_bytes) {
@@ -308,7 +467,36 @@ impl Planner {
     }
 
     /// Turn a path into a Plan: stages, buffers with lifetimes, arena offsets.
+    ///
+    /// Full mode, the all-layer path (every stage a single layer): if the unfused Plan
+    /// ([`crate::layer_by_layer`]: RESHAPEs aliased, placed greedily by size) has a smaller
+    /// arena, that Plan is the answer (I/O-excluded metric: only if its I/O-excluded peak is no
+    /// larger either), with this call's constraint, metric and front. Any other path is built
+    /// as below.
     pub fn build(&self, model: &str, path: &PathCost, opts: &Options) -> Plan {
+        let metric = if self.mode == Mode::Paper { RamMetric::IoExcluded } else { opts.metric };
+        let mut plan = self.build_path(model, path, opts.constraint, metric);
+        if let Some(l) = &self.layerwise {
+            let better = l.arena_size < plan.arena_size && (metric == RamMetric::IoIncluded || l.peak_ram_bytes_io_excluded <= plan.peak_ram_bytes_io_excluded);
+            if better && self.is_layer_path(path) {
+                let mut l = l.clone();
+                l.model = model.to_string();
+                l.metric = metric;
+                l.constraint = opts.constraint;
+                l.vanilla_macs = plan.vanilla_macs;
+                l.overhead = self.overhead(l.macs);
+                l.vanilla_peak_ram_bytes = plan.vanilla_peak_ram_bytes;
+                l.vanilla_peak_ram_bytes_io_excluded = plan.vanilla_peak_ram_bytes_io_excluded;
+                plan = l;
+            }
+        }
+        if opts.pareto {
+            plan.pareto = self.pareto_points(metric);
+        }
+        plan
+    }
+
+    fn build_path(&self, model: &str, path: &PathCost, constraint: Constraint, metric: RamMetric) -> Plan {
         let net = &self.net;
         let n_stages = path.edges.len();
         let mut stage_of_op = vec![0usize; net.ops.len()];
@@ -382,12 +570,11 @@ impl Planner {
             Mode::Paper => path.peak_ram_ex,
             Mode::Full => stages.iter().map(|s| s.ram_bytes_io_excluded).max().unwrap_or(0),
         };
-        let metric = if self.mode == Mode::Paper { RamMetric::IoExcluded } else { opts.metric };
         Plan {
             model: model.to_string(),
             mode: self.mode,
             metric,
-            constraint: opts.constraint,
+            constraint,
             stages,
             buffers,
             arena_align: ARENA_ALIGN,
@@ -400,7 +587,7 @@ impl Planner {
             vanilla_peak_ram_bytes: self.vanilla_peak(RamMetric::IoIncluded),
             vanilla_peak_ram_bytes_io_excluded: self.vanilla_peak(RamMetric::IoExcluded),
             overhead: self.overhead(path.macs),
-            pareto: if opts.pareto { self.pareto_points(metric) } else { vec![] },
+            pareto: vec![],
         }
     }
 

@@ -16,6 +16,9 @@ pub mod fused;
 pub mod layerwise;
 pub mod net;
 pub mod paper;
+/// Property checks of the planner's answers for tests (feature `test-util`, off by default).
+#[cfg(any(test, feature = "test-util"))]
+pub mod props;
 /// Hand-made graphs for tests and benchmarks (feature `test-util`, off by default).
 #[cfg(any(test, feature = "test-util"))]
 pub mod synth;

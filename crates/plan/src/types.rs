@@ -23,7 +23,8 @@ pub enum Mode {
 pub enum Constraint {
     /// P1: minimum peak RAM subject to MACs <= max_overhead x vanilla.
     MaxOverhead { max_overhead: f64 },
-    /// P2: minimum MACs subject to peak RAM <= ram_bytes (in the plan's RAM metric).
+    /// P2: minimum MACs subject to peak RAM <= ram_bytes (in the plan's RAM metric; I/O
+    /// included, full mode: the placed `arena_size`, never above the budget).
     RamBudget { ram_bytes: u64 },
     /// Minimum peak RAM whatever the compute (`--max-overhead inf`).
     MinRam,
@@ -214,7 +215,8 @@ impl Stage {
 /// One point of the RAM/compute Pareto front.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ParetoPoint {
-    /// Peak of the stage sums, network I/O included.
+    /// Full mode: the arena of the Plan `Planner::build` gives for this point (network I/O
+    /// included), what the firmware reserves. Paper mode: the reference's stage sum.
     pub peak_ram_bytes: u64,
     pub peak_ram_bytes_io_excluded: u64,
     pub macs: u64,
