@@ -325,29 +325,43 @@ fn mbv1_w025_96_int8_fused_on_mps2_an505() {
     build_and_run_fused("mbv1_w025_96_int8", "mps2-an505", Constraint::MinRam);
 }
 
-/// tiny_cnn fused on the 16 kB micro:bit (Cortex-M0): runs once the fused firmware's RAM
-/// (arena + the fused stack reserve) fits; until then the emitter must refuse it with the numbers.
+/// tiny_cnn fused on the 16 kB micro:bit (Cortex-M0): its least-RAM plan runs there.
 #[test]
 fn tiny_cnn_int8_fused_on_microbit() {
+    assert!(fused_on_microbit_or_refused("tiny_cnn_int8"), "tiny_cnn_int8 fused must fit the micro:bit");
+}
+
+/// ResNet-8 (MLPerf Tiny's CIFAR model) fused on the micro:bit: runs if the least-RAM plan's
+/// arena + the fused stack reserve fit 16 kB; otherwise refused with the numbers (printed).
+#[test]
+fn resnet8_cifar_int8_fused_on_microbit() {
+    fused_on_microbit_or_refused("resnet8_cifar_int8");
+}
+
+/// The least-RAM fused plan of `model` on the micro:bit: built and run under QEMU when the
+/// firmware's RAM (arena + the fused stack reserve) fits (true), else the emitter must refuse it
+/// with the numbers (false).
+fn fused_on_microbit_or_refused(model: &str) -> bool {
     let b = board("microbit").unwrap();
-    let (g, input, _, kernels) = load("tiny_cnn_int8");
+    let (g, input, _, kernels) = load(model);
     let p = full_plan(&g, Constraint::MinRam);
     let fw = firmware(&g, Some(&p), Some(&input), kernels).unwrap();
     let need = arena_static_bytes(p.peak_ram_bytes) + stack_bytes(b, true);
     if need <= b.ram {
-        build_and_run_fused("tiny_cnn_int8", "microbit", Constraint::MinRam);
-        return;
+        build_and_run_fused(model, "microbit", Constraint::MinRam);
+        return true;
     }
     match package(b, fw, false) {
         Err(CodegenError::DoesNotFit { need_ram, .. }) => {
             assert_eq!(need_ram, need);
-            eprintln!("tiny_cnn_int8 fused on microbit: refused, needs {need_ram} B (arena {} + fused stack reserve {}), has {} B", p.peak_ram_bytes, stack_bytes(b, true), b.ram);
+            eprintln!("{model} fused on microbit: refused, needs {need_ram} B (arena {} + fused stack reserve {}), has {} B", p.peak_ram_bytes, stack_bytes(b, true), b.ram);
         }
         other => panic!("expected DoesNotFit, got {other:?}"),
     }
+    false
 }
 
-/// The README's firmware RAM table: every int8 TFLite corpus model on mps2-an386, layer by layer
+/// The README's firmware RAM table: every int8 TFLite corpus model (all but `*_f32`) on mps2-an386, layer by layer
 /// and fused at F <= 1.3, built and run under QEMU (every output checked), one `RAM-TABLE` row
 /// each. Slow (two firmware builds per model), so opt-in:
 /// `cargo test --release -p msf-tests --test emit_qemu -- --ignored --nocapture ram_table`.
@@ -358,7 +372,8 @@ fn ram_table_on_mps2_an386() {
     let mut models: Vec<String> = std::fs::read_dir(msf_tests::models_dir())
         .unwrap()
         .filter_map(|e| e.unwrap().file_name().into_string().ok()?.strip_suffix(".tflite").map(str::to_string))
-        .filter(|m| m.ends_with("_int8"))
+        // int8 models (the outputs are compared as int8): every TFLite model but the float ones.
+        .filter(|m| !m.ends_with("_f32"))
         .collect();
     models.sort();
     // MSF_RAM_TABLE_MODELS=a,b: only these.

@@ -332,6 +332,30 @@ mod tests {
         assert_eq!(f.describe(), format!("layer by layer: arena 6144 B (every fused plan needs its arena + {} B of stack reserve; least-RAM arena {least_ram_arena} B)", stack_bytes(b, true)));
     }
 
+    /// tflm_micro_speech: its least-RAM fused arena (5960 B) is barely below layer by layer's
+    /// (5968 B), so on a board with RAM between the two firmwares' (layer by layer: arena + the
+    /// layer stack; fused: arena + the larger fused stack) the decision is layer by layer.
+    #[test]
+    fn the_layer_by_layer_fallback_on_a_board_made_for_it() {
+        let g = graph("tflm_micro_speech");
+        let lbl = firmware(&g, None, None, Kernels::Reference).unwrap();
+        let least = msf_plan::plan(&g, &Options { mode: Mode::Full, metric: RamMetric::IoIncluded, constraint: Constraint::MinRam, pareto: false }).unwrap();
+        let mut b = board("mps2-an386").unwrap().clone();
+        b.ram = arena_static_bytes(lbl.arena) + stack_bytes(&b, false);
+        if least.peak_stage_bytes + stack_bytes(&b, true) <= b.ram {
+            eprintln!("tflm_micro_speech: the fused plan fits wherever layer by layer does; nothing to test");
+            return;
+        }
+        let b: &'static Board = Box::leak(Box::new(b));
+        let f = fit(&g, b, None, false).unwrap();
+        let Choice::LayerByLayer { arena, ram_needed, least_ram_arena } = f.choice.clone() else { panic!("{:?}", f.choice) };
+        assert_eq!((arena, ram_needed), (lbl.arena, b.ram));
+        // Why: the least-RAM fused arena does not fit beside the fused stack reserve.
+        assert!(least_ram_arena > f.budget && f.budget == b.ram - stack_bytes(b, true), "{least_ram_arena} {}", f.budget);
+        assert!(f.fits_ram() && f.fell_back() && f.plan().is_none());
+        assert_eq!((f.stack(), f.ram_needed()), (stack_bytes(b, false), b.ram));
+    }
+
     /// mbv1_w025_96 on the micro:bit: nothing fits; the refusal carries the least-RAM arena and
     /// what the board offers, in the words `msf emit` prints; `force` gives the least-RAM plan.
     #[test]

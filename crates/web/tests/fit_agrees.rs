@@ -64,6 +64,10 @@ fn page_and_cli_agree_for_every_board_and_corpus_model() {
             }
         }
     }
-    // The corpus and the catalogue exercise all three answers.
-    assert!(plans > 0 && lbl > 0 && refused > 0, "plans {plans}, layer by layer {lbl}, refused {refused}");
+    // The corpus and the catalogue exercise plans and refusals. The layer-by-layer fallback needs
+    // a board whose RAM lies between the two firmwares' (the fused stack reserve is ~1 kB above
+    // the layer-by-layer one since the runtime keeps nothing of a stage's size on the stack): no
+    // catalogue board x corpus model lands there now; msf_codegen's fit tests decide it on a
+    // board made for it, and this loop checks it whenever it occurs.
+    assert!(plans > 0 && refused > 0, "plans {plans}, layer by layer {lbl}, refused {refused}");
 }
