@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine with rustup/cargo: installs what is missing
-# (rustup targets, Chromium + ChromeDriver, QEMU for Arm and RISC-V; apt needs root or sudo),
-# then runs the Rust tests (unit, golden, planner, emitted projects under QEMU) and the page in
-# headless Chromium.
+# (rustup targets, Chromium + ChromeDriver, Node.js + npm, QEMU for Arm and RISC-V; apt needs
+# root or sudo), then runs the Rust tests (unit, golden, planner, emitted projects under QEMU)
+# and the page in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   echo "== installing Chromium (Debian)"
   sudo_if_needed apt-get update -qq
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+fi
+
+if ! command -v npm >/dev/null 2>&1; then
+  # cargo xtask test-web: npm ci of playwright-core (tests/web) and of Binaryen's wasm-opt
+  # (crates/xtask/wasm-opt), which the page's build runs.
+  echo "== installing Node.js and npm (Debian)"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
 fi
 
 echo "== QEMU"

@@ -3,12 +3,21 @@ const $ = (s) => document.querySelector(s);
 const EXAMPLE = new URL('./examples/mbv1_w025_96_int8.tflite', import.meta.url);
 const DEFAULT_BOARD = 'nucleo-f767zi';
 
+const params = new URLSearchParams(location.search);
+// A worker that sends nothing (no progress, no answer) for this long while a call waits is
+// taken for dead and replaced. `?watchdog=SECONDS` changes it (the tests use a few seconds).
+const STALL_MS = (Number(params.get('watchdog')) > 0 ? Number(params.get('watchdog')) : 120) * 1000;
+
 let worker = null;
 let nextId = 1;
 const pending = new Map();
 let lastGood = null; // {bytes, name}: reloaded into a fresh worker after a crash
 let report = null;
 let boards = [];
+let lastHeard = 0; // performance.now() of the worker's last message, or of the first call it got
+let watchdog = 0;
+let heard = false; // the current worker has sent something
+let deadStarts = 0; // workers in a row that died before sending anything: give up at 3
 
 function fmtBytes(b) {
   if (b == null) return '–';
@@ -28,8 +37,14 @@ function fmtMs(ms) {
 }
 
 function startWorker() {
-  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-  worker.onmessage = (e) => {
+  const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  worker = w;
+  heard = false;
+  w.onmessage = (e) => {
+    if (w !== worker) return; // a replaced worker's last words
+    lastHeard = performance.now();
+    heard = true;
+    deadStarts = 0;
     const { id, progress, result, error, fatal } = e.data;
     const p = pending.get(id);
     if (!p) return;
@@ -41,24 +56,68 @@ function startWorker() {
       p.reject(err);
     } else p.resolve(result);
   };
-  worker.onerror = (e) => {
+  // The worker script failed, or threw outside a message handler.
+  w.onerror = (e) => {
     e.preventDefault();
-    restartWorker(`the planner stopped: ${e.message || 'worker error'}`);
+    if (w === worker) recover(`The planner stopped: ${e.message || 'its worker failed'}.`);
   };
+  w.onmessageerror = () => w === worker && recover('The planner sent a message the page cannot read.');
 }
 
-function restartWorker(why) {
-  for (const p of pending.values()) p.reject(new Error(why));
+// The worker is dead (it trapped, threw, or stopped answering): every waiting call fails with
+// `why`, a fresh worker takes its place, and the last model that planned is loaded into it
+// again, so the plan on screen stays usable (another point, a stage, the download) and a new
+// model can be dropped at once.
+function recover(why) {
+  if (!heard) deadStarts++;
+  const again = deadStarts < 3;
+  const tail = !again
+    ? ' It failed again at once: reload the page.'
+    : lastGood
+      ? ` The planner was restarted with ${lastGood.name}; you can drop another model.`
+      : ' The planner was restarted; you can open a model.';
+  const msg = why + tail;
+  for (const p of pending.values()) p.reject(Object.assign(new Error(msg), { recovered: true }));
   pending.clear();
-  worker.terminate();
+  if (worker) worker.terminate();
+  worker = null;
+  showError(msg);
+  setBusy(null);
+  $('#status').textContent = report ? 'The previous plan is still shown.' : 'Open a model to start.';
+  if (!again) return;
   startWorker();
-  if (lastGood) call('load', { ...lastGood, bytes: lastGood.bytes.slice(0), options: options() }).then(show).catch(() => {});
+  if (lastGood) {
+    const model = lastGood;
+    call('load', { ...model, bytes: model.bytes.slice(0), options: options() })
+      // Unless the person started something else meanwhile (its answer comes next).
+      .then((r) => lastGood === model && document.body.dataset.state !== 'busy' && show(r))
+      .catch((err) => {
+        if (err.recovered) return;
+        // The model that planned before fails now: forget it rather than loop.
+        if (lastGood === model) lastGood = null;
+        showError(`${msg}\nReloading ${model.name} failed too: ${err.message}`);
+        if (err.fatal) recover('The planner stopped again.');
+      });
+  }
+}
+
+function checkWorker() {
+  if (!pending.size) {
+    clearInterval(watchdog);
+    watchdog = 0;
+    return;
+  }
+  const quiet = performance.now() - lastHeard;
+  if (quiet > STALL_MS) recover(`The planner stopped answering (nothing for ${Math.round(quiet / 1000)} s).`);
 }
 
 function call(cmd, args = {}, onProgress) {
+  if (!worker) return Promise.reject(new Error('The planner is not running: reload the page.'));
   const id = nextId++;
   return new Promise((resolve, reject) => {
+    if (!pending.size) lastHeard = performance.now();
     pending.set(id, { resolve, reject, onProgress });
+    if (!watchdog) watchdog = setInterval(checkWorker, Math.min(1000, STALL_MS / 4));
     const transfer = args.bytes instanceof ArrayBuffer ? [args.bytes] : [];
     worker.postMessage({ id, cmd, ...args }, transfer);
   });
@@ -116,9 +175,9 @@ async function run(label, cmd, args) {
     $('#status').textContent = `Planned in ${secs} s.`;
     return r;
   } catch (err) {
-    showError(err.message);
+    if (err.fatal) recover(`${err.message}.`);
+    else showError(err.message);
     $('#status').textContent = report ? 'The previous plan is still shown.' : 'Open a model to start.';
-    if (err.fatal) restartWorker(err.message);
     return null;
   } finally {
     setBusy(null);
@@ -188,7 +247,8 @@ async function openStage(k) {
     $('#stage-title').focus({ preventScroll: true });
     $('#stage-panel').scrollIntoView({ block: 'nearest' });
   } catch (err) {
-    showError(err.message);
+    if (err.fatal) recover(`${err.message}.`);
+    else showError(err.message);
   }
 }
 
@@ -287,6 +347,10 @@ async function main() {
     document.body.classList.remove('dragging');
     openFile(e.dataTransfer.files[0]);
   });
+  if (params.has('test-hooks')) {
+    // tests/web: make the worker trap, throw, hang or exit (worker.js: crash).
+    window.msfTest = { crash: (how) => run(`Test: the planner ${how}s`, 'test-crash', { how }) };
+  }
   $('#status').textContent = 'Planning the example model…';
   await loadExample();
 }

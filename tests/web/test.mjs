@@ -209,6 +209,42 @@ test('a garbage file shows an error and the page keeps working', async () => {
   await ctx.close();
 });
 
+test('a worker that traps, throws, hangs or exits: an error, a fresh worker, and the next model plans', async () => {
+  const ctx = await newContext();
+  // ?test-hooks: window.msfTest.crash (www/app.js, www/worker.js); ?watchdog=5: a worker silent
+  // for 5 s while a call waits is taken for dead (default 120 s).
+  const { page } = await openMain(ctx, 'index.html?test-hooks&watchdog=5');
+  const cases = [
+    ['trap', /^internal error in the planner \(please report it with the model\): .*unreachable/, 'tiny_cnn_int8.tflite'],
+    ['throw', /^The planner stopped: .*test hook: the worker threw/, 'onnx_small_cnn_f32.onnx'],
+    ['hang', /^The planner stopped answering \(nothing for \d+ s\)/, 'tiny_cnn_int8.tflite'],
+    ['exit', /^The planner stopped answering/, 'mcunet_like_160_int8.tflite'],
+  ];
+  for (const [how, re, next] of cases) {
+    const shown = await modelTitle(page);
+    const t0 = Date.now();
+    await page.evaluate((how) => void window.msfTest.crash(how), how);
+    await page.waitForFunction(() => !document.querySelector('#error').hidden && document.body.dataset.state !== 'busy', null, { timeout: 30000 });
+    const msg = await page.textContent('#error');
+    assert.match(msg, re, `${how}: ${msg}`);
+    assert.match(msg, new RegExp(`The planner was restarted with ${shown}; you can drop another model\\.$`), `${how}: ${msg}`);
+    assert.equal(await modelTitle(page), shown, `${how}: the plan on screen stays`);
+    if (how === 'hang') assert.ok(Date.now() - t0 < 20000, `the hang was noticed in ${Date.now() - t0} ms`);
+    if (how === 'trap') {
+      // The fresh worker holds the model on screen again: another Pareto point plans.
+      const pts = await page.$$('#pareto [data-point]');
+      await page.click(`#pareto [data-point="${pts.length - 1}"]`);
+      await page.waitForFunction(() => document.body.dataset.state === 'planned' && document.querySelector('#pareto .msf-chosen') !== null, null, { timeout: 60000 });
+    }
+    await page.setInputFiles('#file', join(MODELS, next));
+    const name = next.replace(/\.(tflite|onnx)$/, '');
+    await page.waitForFunction((n) => document.querySelector('#model-title').textContent === n && document.body.dataset.state === 'planned', name, { timeout: 120000 });
+    assert.ok(await page.$eval('#error', (e) => e.hidden), `${how}: the error clears when the next model plans`);
+    assert.ok((await peak(page)) > 0);
+  }
+  await ctx.close();
+});
+
 test('after one load the page works offline', async () => {
   const ctx = await newContext();
   const { page } = await openMain(ctx);

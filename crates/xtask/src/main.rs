@@ -1,9 +1,14 @@
 //! Developer tasks for the page: `cargo xtask <build-wasm | serve | dist | test-web>`.
 //!
-//! - build-wasm: crates/web -> wasm32-unknown-unknown (release) -> wasm-bindgen (as a library,
-//!   pinned to the wasm-bindgen crate's exact version) -> www/pkg/.
+//! - build-wasm [--no-wasm-opt]: crates/web -> wasm32-unknown-unknown (profile wasm-release:
+//!   opt-level z, fat LTO, one codegen unit, stripped; workspace Cargo.toml) -> wasm-bindgen (as a
+//!   library, pinned to the wasm-bindgen crate's exact version) -> wasm-opt -O1 (Binaryen from the
+//!   npm package `binaryen`, pinned in crates/xtask/wasm-opt/; `npm ci` there on first use, offline
+//!   afterwards) -> www/pkg/. Prints the wasm's raw and gzip size after each step. Without
+//!   Node.js/npm, build-wasm and serve warn and keep the larger unoptimised wasm; dist and
+//!   test-web need wasm-opt.
 //! - serve [--port N] [--no-build]: build, then serve the repository root on 127.0.0.1.
-//! - dist [--out DIR]: build, then write a static site (index.html, sw.js, www/) that works from
+//! - dist [--out DIR]: build (wasm-opt required), then write a static site (index.html, sw.js, www/) that works from
 //!   any static host and under any sub-path (every URL in it is relative).
 //! - test-web: build, make dist/, serve both (dist under a sub-path), `npm ci` and run the
 //!   Chromium tests in tests/web.
@@ -27,7 +32,26 @@ fn opt(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
 
-fn build_wasm(root: &Path) -> Result<PathBuf> {
+/// What build_wasm does after wasm-bindgen.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WasmOpt {
+    /// Run wasm-opt; fail if it cannot be installed (dist, test-web).
+    Required,
+    /// Run wasm-opt if it can be installed, else warn and keep the unoptimised wasm.
+    IfAvailable,
+    /// Skip it (`--no-wasm-opt`, to measure).
+    Skip,
+}
+
+/// wasm-opt's passes. -O1, not -Oz: on this module (already opt-level "z" from rustc) -Oz and -Os
+/// make the file 7 % smaller raw but 3 % larger gzipped (what the page downloads); -O1 is the
+/// smallest gzip measured (README, "The page").
+const WASM_OPT_FLAGS: &[&str] = &["-O1", "--strip-debug", "--strip-producers"];
+
+/// The Cargo profile of the page's wasm (workspace Cargo.toml, `[profile.wasm-release]`).
+const WASM_PROFILE: &str = "wasm-release";
+
+fn build_wasm(root: &Path, opt: WasmOpt) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // A fresh machine has only the host target: add wasm32 when rustup is there (a no-op when
     // it is installed already), so `cargo xtask serve` is the whole first-run command.
@@ -41,16 +65,30 @@ fn build_wasm(root: &Path) -> Result<PathBuf> {
             }
         }
     }
-    eprintln!("xtask: building crates/web for wasm32-unknown-unknown (release)");
+    // Before the long cargo build, so a missing npm shows at once.
+    let wasm_opt = match opt {
+        WasmOpt::Skip => None,
+        WasmOpt::Required => Some(wasm_opt_path(root)?),
+        WasmOpt::IfAvailable => match wasm_opt_path(root) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("xtask: WARNING: no wasm-opt ({e:#}); the page gets the unoptimised wasm (about 1.5x larger)");
+                None
+            }
+        },
+    };
+    eprintln!("xtask: building crates/web for wasm32-unknown-unknown (profile {WASM_PROFILE})");
     let status = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "--release", "--lib", "-p", "msf-web", "--target", "wasm32-unknown-unknown"])
+        .args(["build", "--profile", WASM_PROFILE, "--lib", "-p", "msf-web", "--target", "wasm32-unknown-unknown"])
         .status()
         .context("cannot run cargo")?;
     if !status.success() {
         bail!("cargo build of msf-web for wasm32 failed (is the target installed? rustup target add wasm32-unknown-unknown)");
     }
-    let wasm = target_dir(root).join("wasm32-unknown-unknown/release/msf_web.wasm");
+    let wasm = target_dir(root).join("wasm32-unknown-unknown").join(WASM_PROFILE).join("msf_web.wasm");
+    let (raw, gz) = sizes(&wasm)?;
+    eprintln!("xtask: rustc output {} is {raw} bytes ({gz} gzipped)", wasm.display());
     let out = root.join("www/pkg");
     std::fs::create_dir_all(&out)?;
     eprintln!("xtask: wasm-bindgen {} -> {}", wasm.display(), out.display());
@@ -58,12 +96,53 @@ fn build_wasm(root: &Path) -> Result<PathBuf> {
         .input_path(&wasm)
         .web(true)?
         .typescript(false)
+        .remove_name_section(true)
+        .remove_producers_section(true)
         .generate(&out)
         .map_err(|e| anyhow::anyhow!("wasm-bindgen failed: {e}"))?;
     let bg = out.join("msf_web_bg.wasm");
     let (raw, gz) = sizes(&bg)?;
-    eprintln!("xtask: {} is {raw} bytes ({gz} gzipped)", bg.display());
+    eprintln!("xtask: after wasm-bindgen {} is {raw} bytes ({gz} gzipped)", bg.display());
+    if let Some(wasm_opt) = wasm_opt {
+        let tmp = out.join("msf_web_bg.opt.wasm");
+        eprintln!("xtask: wasm-opt {} {}", WASM_OPT_FLAGS.join(" "), bg.display());
+        // The features rustc enabled are read from the module's target_features section.
+        let st = Command::new("node")
+            .arg(&wasm_opt)
+            .args(WASM_OPT_FLAGS)
+            .arg(&bg)
+            .arg("-o")
+            .arg(&tmp)
+            .status()
+            .context("cannot run node (wasm-opt is Binaryen's JS build)")?;
+        if !st.success() {
+            std::fs::remove_file(&tmp).ok();
+            bail!("wasm-opt failed on {}", bg.display());
+        }
+        std::fs::rename(&tmp, &bg)?;
+        let (raw, gz) = sizes(&bg)?;
+        eprintln!("xtask: after wasm-opt {} is {raw} bytes ({gz} gzipped)", bg.display());
+    }
     Ok(out)
+}
+
+/// Binaryen's wasm-opt from the npm package pinned in crates/xtask/wasm-opt (package.json and
+/// package-lock.json; node_modules is git-ignored): `npm ci` there when it is missing.
+fn wasm_opt_path(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("crates/xtask/wasm-opt");
+    let bin = dir.join("node_modules/binaryen/bin/wasm-opt");
+    if !bin.exists() {
+        eprintln!("xtask: npm ci in {} (Binaryen's wasm-opt, once)", dir.display());
+        let st = Command::new("npm")
+            .current_dir(&dir)
+            .args(["ci", "--no-audit", "--no-fund"])
+            .status()
+            .context("cannot run npm (install Node.js and npm: apt-get install nodejs npm)")?;
+        if !st.success() || !bin.exists() {
+            bail!("npm ci failed in {}", dir.display());
+        }
+    }
+    Ok(bin)
 }
 
 /// Raw and gzip (level 9) size of a file.
@@ -112,7 +191,7 @@ fn dist(root: &Path, out: &Path) -> Result<()> {
 
 fn test_web(root: &Path, args: &[String]) -> Result<()> {
     if !args.iter().any(|a| a == "--no-build") {
-        build_wasm(root)?;
+        build_wasm(root, WasmOpt::Required)?;
     }
     let dist_dir = root.join("dist");
     dist(root, &dist_dir)?;
@@ -147,11 +226,11 @@ fn main() -> Result<()> {
     let root = root();
     match args.first().map(String::as_str) {
         Some("build-wasm") => {
-            build_wasm(&root)?;
+            build_wasm(&root, if args.iter().any(|a| a == "--no-wasm-opt") { WasmOpt::Skip } else { WasmOpt::IfAvailable })?;
         }
         Some("serve") => {
             if !args.iter().any(|a| a == "--no-build") {
-                build_wasm(&root)?;
+                build_wasm(&root, WasmOpt::IfAvailable)?;
             }
             let port: u16 = match opt(&args, "--port") {
                 Some(p) => p.parse().with_context(|| format!("--port {p}: not a port number"))?,
@@ -162,13 +241,13 @@ fn main() -> Result<()> {
             handle.join().ok();
         }
         Some("dist") => {
-            build_wasm(&root)?;
+            build_wasm(&root, WasmOpt::Required)?;
             let out = opt(&args, "--out").map(PathBuf::from).unwrap_or_else(|| root.join("dist"));
             dist(&root, &out)?;
         }
         Some("test-web") => test_web(&root, &args)?,
         _ => {
-            eprintln!("usage: cargo xtask <build-wasm | serve [--port N] [--no-build] | dist [--out DIR] | test-web [--no-build]>");
+            eprintln!("usage: cargo xtask <build-wasm [--no-wasm-opt] | serve [--port N] [--no-build] | dist [--out DIR] | test-web [--no-build]>");
             std::process::exit(2);
         }
     }
