@@ -264,20 +264,7 @@ impl FOp {
     }
     /// The op's output buffer; rings are addressed as the stage kind says (`line`).
     fn out_buf(&self, line: bool) -> Buf {
-        let (h, w, c, es) = (self.fu(f::H), self.fu(f::W), self.fu(f::C), self.fu(f::ES));
-        match self.fw[f::OUT_MODE] {
-            0 => {
-                let (rows, cols) = (self.fu(f::RING_ROWS), self.fu(f::RING_COLS));
-                let addr = if line { Addr::LRing } else { Addr::HRing };
-                // Saturating: a corrupted record gives an oversized buffer that validation refuses.
-                let len = rows.saturating_mul(cols).saturating_mul(c).saturating_mul(es);
-                Buf { off: self.r.out as usize, len, h, w, c, es, rows, cols, addr, lo: 0 }
-            }
-            _ => {
-                let len = h.saturating_mul(w).saturating_mul(c).saturating_mul(es);
-                Buf { off: self.r.out as usize, len, h, w, c, es, rows: h, cols: w, addr: Addr::Whole, lo: 0 }
-            }
-        }
+        out_buf(&self.fw, self.r.out, line)
     }
     fn is_spatial(&self) -> bool {
         self.r.streaming() == Streaming::Window
@@ -302,6 +289,25 @@ impl FOp {
     }
 }
 
+/// The output buffer of an op with fused words `fw` and arena output offset `out`.
+fn out_buf(fw: &[u32; OP_WORDS], out: u32, line: bool) -> Buf {
+    let fu = |i: usize| fw[i] as usize;
+    let (h, w, c, es) = (fu(f::H), fu(f::W), fu(f::C), fu(f::ES));
+    match fw[f::OUT_MODE] {
+        0 => {
+            let (rows, cols) = (fu(f::RING_ROWS), fu(f::RING_COLS));
+            let addr = if line { Addr::LRing } else { Addr::HRing };
+            // Saturating: a corrupted record gives an oversized buffer that validation refuses.
+            let len = rows.saturating_mul(cols).saturating_mul(c).saturating_mul(es);
+            Buf { off: out as usize, len, h, w, c, es, rows, cols, addr, lo: 0 }
+        }
+        _ => {
+            let len = h.saturating_mul(w).saturating_mul(c).saturating_mul(es);
+            Buf { off: out as usize, len, h, w, c, es, rows: h, cols: w, addr: Addr::Whole, lo: 0 }
+        }
+    }
+}
+
 /// A validated fused program.
 #[derive(Debug, Clone, Copy)]
 pub struct FusedProgram<'a> {
@@ -314,6 +320,7 @@ pub struct FusedProgram<'a> {
 impl<'a> FusedProgram<'a> {
     /// Validate the layer program and the stage table (every buffer inside the arena, sources
     /// earlier in their stage, outputs disjoint from inputs, op kinds that can stream).
+    #[inline(never)]
     pub fn parse(blob: &'a [u8]) -> Result<Self, Error> {
         let program = Program::parse(blob)?;
         let n_stages = rd(blob, hdr_words::N_STAGES)? as usize;
@@ -362,6 +369,10 @@ impl<'a> FusedProgram<'a> {
         Ok(len)
     }
 
+    // Out of line (as the other per-stage and per-call steps below): each keeps its own
+    // temporaries in its own short-lived frame, so the stack the walk needs stays a few frames
+    // of a few words, whatever the inlining (measured under QEMU: README, Firmware RAM).
+    #[inline(never)]
     fn op_at(&self, word: usize, k: usize) -> Result<FOp, Error> {
         let base = word + STAGE_WORDS + k * (LAYER_WORDS + OP_WORDS);
         let mut words = [0u32; LAYER_WORDS];
@@ -401,6 +412,7 @@ impl<'a> FusedProgram<'a> {
         Ok(StageScratch::new(rd(self.blob, word + s::SCRATCH)? as usize, n, conv))
     }
 
+    #[inline(never)]
     fn validate_stage(&self, i: usize, word: usize) -> Result<(), Error> {
         let bad = |what| Error::BadLayer { layer: i, what };
         let k = rd(self.blob, word + s::KIND)?;
@@ -551,6 +563,7 @@ impl<'a> FusedProgram<'a> {
 
     /// Run every stage on `arena` (at least `arena_size` bytes, 4-aligned); the graph input
     /// must already be written at its io offset.
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8]) -> Result<Stats, Error> {
         let mut st = Stats::default();
         if arena.len() < self.program.arena_size() {
@@ -579,9 +592,19 @@ impl<'a> FusedProgram<'a> {
 
     // Ops are addressed by their index in the stage (spans, sources, rings).
     #[allow(clippy::needless_range_loop)]
+    #[inline(never)]
     fn run_stage_at(&self, word: usize, arena: &mut [u8], st: &mut Stats) -> Result<(), Error> {
         let k = rd(self.blob, word + s::KIND)?;
         if k == kind::LAYER {
+            return self.run_layer_stage(word, arena, st);
+        }
+        self.run_fused_stage(k, word, arena, st)
+    }
+
+    /// A layer stage: its layers in order, through the layer executor.
+    #[inline(never)]
+    fn run_layer_stage(&self, word: usize, arena: &mut [u8], st: &mut Stats) -> Result<(), Error> {
+        {
             let (a, b) = (rd(self.blob, word + s::A)? as usize, rd(self.blob, word + s::B)? as usize);
             for li in a..a + b {
                 self.program.run_layer(li, arena)?;
@@ -593,8 +616,13 @@ impl<'a> FusedProgram<'a> {
                     st.high_water = st.high_water.max(r.scratch as usize + r.scratch_bytes());
                 }
             }
-            return Ok(());
+            Ok(())
         }
+    }
+
+    /// A fused stage (`k` its kind): the walk, band by band or row by row.
+    #[inline(never)]
+    fn run_fused_stage(&self, k: u32, word: usize, arena: &mut [u8], st: &mut Stats) -> Result<(), Error> {
         let n = self.load_ops(word)?;
         let fo = StageOps { fp: self, word, n };
         let tail = rd(self.blob, word + s::TAIL)? == 1;
@@ -611,7 +639,7 @@ impl<'a> FusedProgram<'a> {
         let last = n - 1;
         // The op whose output is the root: the last op, or the MEAN's producer.
         let root_op = if tail {
-            let src = fo.get(last)?.fw[f::SRC0];
+            let src = fo.fw(last, f::SRC0)?;
             if src == WHOLE {
                 return Err(Error::BadParams("MEAN tail reads a whole tensor"));
             }
@@ -620,62 +648,14 @@ impl<'a> FusedProgram<'a> {
             last
         };
         if tail {
-            let m = &fo.get(last)?;
-            let c = m.fu(f::C);
-            let acc = arena.get_mut(m.fu(f::ACC)..m.fu(f::ACC) + c * 4).ok_or(Error::OutOfBounds { layer: 0, what: "accumulators" })?;
-            acc.fill(0);
-            if let Kind::Fc(Fc { quant: Some(_), bias, .. }) = m.r.kind {
-                // The folded bias starts the sums, as in ops::fc_i8.
-                let bias = self.program.weights_i32(bias as usize, c)?;
-                for (a, &b) in as_i32_mut(acc)?.iter_mut().zip(bias) {
-                    *a = b;
-                }
-            }
-            w.st.high_water = w.st.high_water.max(m.fu(f::ACC) + c * 4);
+            w.start_tail(arena)?;
         }
         if k == kind::H_CACHE {
             let r = rd(self.blob, word + s::A)? as usize;
             let mut y0 = 0;
             while y0 < root_h {
                 let y1 = (y0 + r).min(root_h) - 1;
-                // Row spans, from the root backwards, union over consumers.
-                for o in 0..n {
-                    w.set(arena, o, walk::SPAN_LO, walk::NONE)?;
-                }
-                w.set(arena, root_op, walk::SPAN_LO, y0 as u32)?;
-                w.set(arena, root_op, walk::SPAN_HI, y1 as u32)?;
-                for o in (0..n).rev() {
-                    if tail && o == last {
-                        continue;
-                    }
-                    let Some(out) = w.span(arena, o)? else { continue };
-                    let fop = fo.get(o)?;
-                    for q in 0..n_inputs(&fop) {
-                        let src = fop.fw[if q == 0 { f::SRC0 } else { f::SRC1 }];
-                        if src == WHOLE {
-                            continue;
-                        }
-                        let t = src as usize;
-                        let len = fo.get(t)?.fu(f::H);
-                        let need = fop.span_in(0, out.0, out.1, len);
-                        let s = match w.span(arena, t)? {
-                            Some(s) => (s.0.min(need.0), s.1.max(need.1)),
-                            None => need,
-                        };
-                        w.set(arena, t, walk::SPAN_LO, s.0 as u32)?;
-                        w.set(arena, t, walk::SPAN_HI, s.1 as u32)?;
-                    }
-                }
-                for o in 0..n {
-                    let s = w.span(arena, o)?.unwrap_or((0, 0));
-                    w.set(arena, o, walk::SPAN_LO, s.0 as u32)?;
-                    w.set(arena, o, walk::SPAN_HI, s.1 as u32)?;
-                    let b = fo.get(o)?.out_buf(false);
-                    if o != last && b.addr == Addr::HRing && s.1 + 1 - s.0 > b.rows {
-                        return Err(Error::BadParams("band span larger than its ring"));
-                    }
-                    w.set(arena, o, walk::DONE, 0)?;
-                }
+                w.band_spans(root_op, tail, (y0, y1), arena)?;
                 w.band = (y0, y1);
                 for x in 0..root_w {
                     w.pull(root_op, x, x, arena)?;
@@ -694,7 +674,7 @@ impl<'a> FusedProgram<'a> {
             }
         }
         if tail {
-            w.finish_tail(&fo.get(last)?, root_h * root_w, arena)?;
+            w.finish_tail(root_h * root_w, arena)?;
         }
         Ok(())
     }
@@ -723,6 +703,25 @@ impl StageOps<'_, '_> {
             return Err(Error::BadParams("fused op index"));
         }
         self.fp.op_at(self.word, k)
+    }
+    /// Word of the blob at `k`'s op record (`i` < LAYER_WORDS) or its fused words (after).
+    fn word(&self, k: usize, i: usize) -> Result<u32, Error> {
+        if k >= self.n {
+            return Err(Error::BadParams("fused op index"));
+        }
+        rd(self.fp.blob, self.word + STAGE_WORDS + k * (LAYER_WORDS + OP_WORDS) + i)
+    }
+    /// Fused word `i` of op `k`, without decoding its record.
+    fn fw(&self, k: usize, i: usize) -> Result<u32, Error> {
+        self.word(k, LAYER_WORDS + i)
+    }
+    /// Op `k`'s output buffer, without decoding its record (validated by `parse`).
+    fn out_buf(&self, k: usize, line: bool) -> Result<Buf, Error> {
+        let mut fw = [0u32; OP_WORDS];
+        for (i, v) in fw.iter_mut().enumerate() {
+            *v = self.fw(k, i)?;
+        }
+        Ok(out_buf(&fw, self.word(k, crate::program::w::OUT)?, line))
     }
 }
 
@@ -772,14 +771,16 @@ impl Walk<'_, '_, '_> {
         Ok(Some((lo as usize, self.get(arena, op, walk::SPAN_HI)? as usize)))
     }
     /// Op `j`'s output buffer, its H-cache ring starting at the band's first row.
+    #[inline(never)]
     fn buf(&self, arena: &[u8], j: usize) -> Result<Buf, Error> {
-        let mut b = self.ops.get(j)?.out_buf(self.line);
+        let mut b = self.ops.out_buf(j, self.line)?;
         if b.addr == Addr::HRing {
             b.lo = self.get(arena, j, walk::SPAN_LO)? as usize;
         }
         Ok(b)
     }
     /// Input `q` of op `o`: the ring of the in-stage op producing it, or a whole tensor.
+    #[inline(never)]
     fn input_buf(&self, arena: &[u8], o: &FOp, q: usize) -> Result<Buf, Error> {
         let src = o.fw[if q == 0 { f::SRC0 } else { f::SRC1 }];
         if src != WHOLE {
@@ -789,6 +790,69 @@ impl Walk<'_, '_, '_> {
         let (h, wd, c) = if q == 0 { (o.fu(f::IN_H), o.fu(f::IN_W), o.fu(f::IN_C)) } else { (o.fu(f::H), o.fu(f::W), o.fu(f::IN1_C)) };
         let off = if q == 0 { o.r.in0 } else { o.r.in1 } as usize;
         Ok(Buf { off, len: h * wd * c * es, h, w: wd, c, es, rows: h, cols: wd, addr: Addr::Whole, lo: 0 })
+    }
+
+    /// The MEAN / flatten+FC tail's accumulators: zero, or the folded biases of an int8 FC.
+    #[inline(never)]
+    fn start_tail(&mut self, arena: &mut [u8]) -> Result<(), Error> {
+        let m = &self.ops.get(self.ops.n - 1)?;
+        let c = m.fu(f::C);
+        let acc = arena.get_mut(m.fu(f::ACC)..m.fu(f::ACC) + c * 4).ok_or(Error::OutOfBounds { layer: 0, what: "accumulators" })?;
+        acc.fill(0);
+        if let Kind::Fc(Fc { quant: Some(_), bias, .. }) = m.r.kind {
+            // The folded bias starts the sums, as in ops::fc_i8.
+            let bias = self.prog.weights_i32(bias as usize, c)?;
+            for (a, &b) in as_i32_mut(acc)?.iter_mut().zip(bias) {
+                *a = b;
+            }
+        }
+        self.st.high_water = self.st.high_water.max(m.fu(f::ACC) + c * 4);
+        Ok(())
+    }
+
+    /// The rows every op produces in H-cache band `band` (root rows), from the root backwards,
+    /// the union over each op's consumers; checked against the rings.
+    #[inline(never)]
+    fn band_spans(&mut self, root_op: usize, tail: bool, band: (usize, usize), arena: &mut [u8]) -> Result<(), Error> {
+        let (n, last) = (self.ops.n, self.ops.n - 1);
+        for o in 0..n {
+            self.set(arena, o, walk::SPAN_LO, walk::NONE)?;
+        }
+        self.set(arena, root_op, walk::SPAN_LO, band.0 as u32)?;
+        self.set(arena, root_op, walk::SPAN_HI, band.1 as u32)?;
+        for o in (0..n).rev() {
+            if tail && o == last {
+                continue;
+            }
+            let Some(out) = self.span(arena, o)? else { continue };
+            let fop = self.ops.get(o)?;
+            for q in 0..n_inputs(&fop) {
+                let src = fop.fw[if q == 0 { f::SRC0 } else { f::SRC1 }];
+                if src == WHOLE {
+                    continue;
+                }
+                let t = src as usize;
+                let len = self.ops.fw(t, f::H)? as usize;
+                let need = fop.span_in(0, out.0, out.1, len);
+                let s = match self.span(arena, t)? {
+                    Some(s) => (s.0.min(need.0), s.1.max(need.1)),
+                    None => need,
+                };
+                self.set(arena, t, walk::SPAN_LO, s.0 as u32)?;
+                self.set(arena, t, walk::SPAN_HI, s.1 as u32)?;
+            }
+        }
+        for o in 0..n {
+            let s = self.span(arena, o)?.unwrap_or((0, 0));
+            self.set(arena, o, walk::SPAN_LO, s.0 as u32)?;
+            self.set(arena, o, walk::SPAN_HI, s.1 as u32)?;
+            let b = self.ops.out_buf(o, false)?;
+            if o != last && b.addr == Addr::HRing && s.1 + 1 - s.0 > b.rows {
+                return Err(Error::BadParams("band span larger than its ring"));
+            }
+            self.set(arena, o, walk::DONE, 0)?;
+        }
+        Ok(())
     }
 
     /// The pull schedule: make op `root`'s output positions `lo..=hi` (columns in an H-cache
@@ -830,8 +894,7 @@ impl Walk<'_, '_, '_> {
                 if t >= n {
                     return Err(Error::BadParams("fused op source"));
                 }
-                let to = self.ops.get(t)?;
-                let len = if axis == 0 { to.fu(f::H) } else { to.fu(f::W) };
+                let len = self.ops.fw(t, if axis == 0 { f::H } else { f::W })? as usize;
                 let (a, b) = o.span_in(axis, p, p, len);
                 let from = (self.get(arena, t, DONE)? as usize).max(a);
                 if from <= b {
@@ -859,6 +922,7 @@ impl Walk<'_, '_, '_> {
     }
 
     /// Compute op `n`'s output rows `r.0..=r.1` x columns `c.0..=c.1` into its buffer.
+    #[inline(never)]
     fn compute(&mut self, o: &FOp, n: usize, r: (usize, usize), c: (usize, usize), arena: &mut [u8]) -> Result<(), Error> {
         let ob = self.buf(arena, n)?;
         let in0 = self.input_buf(arena, o, 0)?;
@@ -906,6 +970,7 @@ impl Walk<'_, '_, '_> {
     }
 
     /// MEAN tail: add root rows `r` x columns `c` into the accumulators.
+    #[inline(never)]
     fn accumulate(&mut self, root_op: usize, r: (usize, usize), c: (usize, usize), arena: &mut [u8]) -> Result<(), Error> {
         let m = self.ops.get(self.ops.n - 1)?;
         let rb = self.buf(arena, root_op)?;
@@ -959,7 +1024,9 @@ impl Walk<'_, '_, '_> {
 
     /// The tail's output from its sums, as `ops::mean_hw_i8` / `mean_hw_f32` / `fc_i8` /
     /// `fc_f32` compute it.
-    fn finish_tail(&mut self, m: &FOp, n: usize, arena: &mut [u8]) -> Result<(), Error> {
+    #[inline(never)]
+    fn finish_tail(&mut self, n: usize, arena: &mut [u8]) -> Result<(), Error> {
+        let m = &self.ops.get(self.ops.n - 1)?;
         let ch = m.fu(f::C);
         let out_buf = Buf { off: m.r.out as usize, len: ch * m.fu(f::ES), h: 1, w: 1, c: ch, es: m.fu(f::ES), rows: 1, cols: 1, addr: Addr::Whole, lo: 0 };
         let acc_buf = Buf { off: m.fu(f::ACC), len: ch * 4, h: 1, w: 1, c: ch, es: 4, rows: 1, cols: 1, addr: Addr::Whole, lo: 0 };

@@ -153,7 +153,7 @@ pub fn mean_hw_i8(
     let n = h * w;
     need(n > 0 && c > 0 && input.len() >= n * c && out.len() >= c, "mean sizes")?;
     let (m, s) = mean_multiplier(mult, shift, n);
-    const CH: usize = 64;
+    const CH: usize = 32;
     let mut cs = 0;
     let mut acc = [0i32; CH];
     while cs < c {

@@ -315,6 +315,7 @@ pub struct Program<'a> {
 impl<'a> Program<'a> {
     /// Validate a blob: header, io records, and every layer (op code, arena ranges, weights
     /// ranges and alignment, geometry). Nothing in a corrupted blob can make `run` panic.
+    #[inline(never)]
     pub fn parse(blob: &'a [u8]) -> Result<Self, Error> {
         if blob.len() < HEADER_WORDS * 4 {
             return Err(Error::Truncated("header"));

@@ -433,7 +433,7 @@ pub fn conv_io_f32(
 }
 
 /// Channels processed together by the depthwise and pool kernels (a stack accumulator).
-const CH: usize = 64;
+const CH: usize = 32;
 
 /// DEPTHWISE_CONV_2D int8 (weights `[1, kh, kw, out_c]`, `out_c = in_c * depth_multiplier`).
 pub fn dwconv_i8(

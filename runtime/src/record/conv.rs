@@ -103,6 +103,9 @@ impl Conv {
             spatial::conv_scratch_bytes(g.kh, g.kw, g.in_c, self.elem().size())
         }
     }
+    // Out of line: the per-call record, views and requantisation stay in this frame, not in
+    // every caller's (the firmware's stack is measured; see README, Firmware RAM).
+    #[inline(never)]
     pub(super) fn run(&self, prog: &Program, view: &RawView, out: RawWindow, scratch: &mut [u8]) -> Result<(), Error> {
 
         let g = &self.geom;

@@ -42,6 +42,7 @@ impl Pool {
         let (g, e) = (&self.geom, self.act.elem());
         Footprint { in0: map_bytes(g.in_h, g.in_w, g.in_c, e), out: map_bytes(g.out_h, g.out_w, g.out_c, e), ..Footprint::default() }
     }
+    #[inline(never)]
     pub(super) fn run(&self, view: &RawView, out: RawWindow) -> Result<(), Error> {
         let g = &self.geom;
         match (self.act, self.kind) {
