@@ -584,7 +584,9 @@ impl Planner {
             peak_stage_bytes: peak_stage,
             macs: path.macs,
             vanilla_macs: self.vanilla_macs,
-            vanilla_peak_ram_bytes: self.vanilla_peak(RamMetric::IoIncluded),
+            // Full mode: the arena the layer-by-layer firmware reserves (its placed Plan), the one
+            // figure fusion is compared against; paper mode: the reference's analytical peak.
+            vanilla_peak_ram_bytes: self.layerwise.as_ref().map_or_else(|| self.vanilla_peak(RamMetric::IoIncluded), |l| l.peak_ram_bytes),
             vanilla_peak_ram_bytes_io_excluded: self.vanilla_peak(RamMetric::IoExcluded),
             overhead: self.overhead(path.macs),
             pareto: vec![],

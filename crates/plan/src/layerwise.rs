@@ -146,7 +146,7 @@ pub fn layer_by_layer(graph: &Graph) -> Plan {
         peak_stage_bytes: peak_stage,
         macs,
         vanilla_macs: macs,
-        vanilla_peak_ram_bytes: peak_stage,
+        vanilla_peak_ram_bytes: arena_size as u64,
         vanilla_peak_ram_bytes_io_excluded: peak_ex,
         overhead: 1.0,
         pareto: vec![],

@@ -247,7 +247,9 @@ pub struct Plan {
     pub macs: u64,
     pub vanilla_macs: u64,
     /// Peak of the unfused, layer-by-layer schedule (every stage a single layer), in the same
-    /// two conventions: what fusion is compared against.
+    /// two conventions: what fusion is compared against. I/O included, full mode: the arena of
+    /// the layer-by-layer Plan (`crate::layer_by_layer`), what its firmware reserves; paper mode:
+    /// the reference's figure. I/O excluded: the largest stage sum (the paper's convention).
     pub vanilla_peak_ram_bytes: u64,
     pub vanilla_peak_ram_bytes_io_excluded: u64,
     /// macs / vanilla_macs.
