@@ -17,6 +17,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    // The board catalogue, TOML in the repository, JSON in the crate: $OUT_DIR/boards.json.
+    let toml_path = manifest.join("boards.toml");
+    println!("cargo:rerun-if-changed={}", toml_path.display());
+    let text = std::fs::read_to_string(&toml_path).expect("boards.toml beside build.rs");
+    let value: toml::Value = toml::from_str(&text).unwrap_or_else(|e| panic!("boards.toml: {e}"));
+    let json = serde_json::to_string(&value).expect("a TOML value is JSON-serialisable");
+    std::fs::write(PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("boards.json"), json).unwrap();
+
     let runtime = manifest.join("../../runtime").canonicalize().expect("runtime/ beside crates/");
     println!("cargo:rerun-if-changed={}", runtime.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", runtime.join("src").display());

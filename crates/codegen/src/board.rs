@@ -108,12 +108,24 @@ struct Catalogue {
     board: Vec<Board>,
 }
 
-/// The catalogue text, compiled in.
+/// The catalogue text as written (TOML), for people and tests.
 pub const CATALOGUE_TOML: &str = include_str!("../boards.toml");
+/// The same catalogue as JSON, made by build.rs: what the binaries parse (no TOML parser in them).
+const CATALOGUE_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/boards.json"));
 
-/// Parse a catalogue (boards.toml syntax); checks ids are unique and figures are non-zero.
+/// Parse a catalogue in boards.toml syntax (tests: the binaries read [`CATALOGUE_JSON`]).
+#[cfg(test)]
 pub fn parse_catalogue(text: &str) -> Result<Vec<Board>, CodegenError> {
-    let c: Catalogue = toml::from_str(text).map_err(|e| CodegenError::Catalogue(e.to_string()))?;
+    check_catalogue(toml::from_str(text).map_err(|e| CodegenError::Catalogue(e.to_string()))?)
+}
+
+/// The compiled-in catalogue.
+fn parse_catalogue_json(text: &str) -> Result<Vec<Board>, CodegenError> {
+    check_catalogue(serde_json::from_str(text).map_err(|e| CodegenError::Catalogue(e.to_string()))?)
+}
+
+/// Ids unique and figures non-zero.
+fn check_catalogue(c: Catalogue) -> Result<Vec<Board>, CodegenError> {
     let mut seen = std::collections::BTreeSet::new();
     for b in &c.board {
         if !seen.insert(b.id.as_str()) {
@@ -130,7 +142,7 @@ pub fn parse_catalogue(text: &str) -> Result<Vec<Board>, CodegenError> {
 pub fn boards() -> &'static [Board] {
     static BOARDS: OnceLock<Vec<Board>> = OnceLock::new();
     // The compiled-in catalogue is checked by a unit test; parsing it cannot fail at run time.
-    BOARDS.get_or_init(|| parse_catalogue(CATALOGUE_TOML).expect("boards.toml is valid (unit-tested)"))
+    BOARDS.get_or_init(|| parse_catalogue_json(CATALOGUE_JSON).expect("boards.toml is valid (unit-tested)"))
 }
 
 /// Look a board up by id; the error lists the known ids.
@@ -144,6 +156,13 @@ pub fn board(id: &str) -> Result<&'static Board, CodegenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compiled_json_is_the_toml_catalogue() {
+        // build.rs turns boards.toml into the JSON the binaries parse: the same boards, figure
+        // for figure (floats included: TOML and JSON both print them round-trip exact).
+        assert_eq!(format!("{:?}", parse_catalogue(CATALOGUE_TOML).unwrap()), format!("{:?}", boards()));
+    }
 
     #[test]
     fn catalogue_parses_and_has_the_required_boards() {
