@@ -15,7 +15,7 @@ use msf_plan::{Constraint, Mode, Options, Plan, PlanError, Planner, RamMetric, S
 
 use crate::board::Board;
 use crate::lower::{firmware, Kernels};
-use crate::project::{arena_budget, arena_static_bytes, budget, stack_bytes, statics_overhead};
+use crate::project::{arena_budget, arena_static_bytes, stack_bytes, statics_overhead};
 use crate::CodegenError;
 
 /// What the firmware for `board` runs.
@@ -258,7 +258,7 @@ pub fn fit_with(planner: &Planner, graph: &Graph, board: &'static Board, asked: 
             // No fused plan fits beside the fused executor's stack: the layer-by-layer
             // firmware (small stack) may still fit.
             let fw = firmware(graph, None, None, Kernels::Reference)?;
-            let b = budget_of(board, &fw);
+            let b = crate::project::budget(board, &fw);
             if b.fits() {
                 return decided(Choice::LayerByLayer { arena: fw.arena, ram_needed: b.ram_needed, least_ram_arena: best });
             }
@@ -270,10 +270,6 @@ pub fn fit_with(planner: &Planner, graph: &Graph, board: &'static Board, asked: 
         return Err(FitError::Refused(refusal));
     }
     decided(Choice::Forced { plan: full(Constraint::MinRam)?, refusal })
-}
-
-fn budget_of(board: &Board, fw: &crate::Firmware) -> crate::Budget {
-    budget(board, fw)
 }
 
 #[cfg(test)]
