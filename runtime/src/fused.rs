@@ -607,7 +607,8 @@ impl<'a> FusedProgram<'a> {
         {
             let (a, b) = (rd(self.blob, word + s::A)? as usize, rd(self.blob, word + s::B)? as usize);
             for li in a..a + b {
-                let r = self.program.run_layer_record(li, arena)?;
+                self.program.run_layer(li, arena)?;
+                let r = self.program.record(li)?;
                 // The end of what the layer writes: its output offset plus its output bytes.
                 st.high_water = st.high_water.max(r.out as usize + r.footprint().out as usize);
                 // Its scratch is held for the layer (gathered into pixel by pixel).

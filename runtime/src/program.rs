@@ -503,12 +503,6 @@ impl<'a> Program<'a> {
 
     /// Run layer `i` alone (the host uses this to look at every intermediate tensor).
     pub fn run_layer(&self, i: usize, arena: &mut [u8]) -> Result<(), Error> {
-        self.run_layer_record(i, arena).map(|_| ())
-    }
-
-    /// Run layer `i` and give back its decoded record (the fused executor's layer stages read
-    /// its footprint for the high-water mark without decoding it again).
-    pub(crate) fn run_layer_record(&self, i: usize, arena: &mut [u8]) -> Result<Record, Error> {
         if arena.len() < self.arena_size {
             return Err(Error::ArenaTooSmall { need: self.arena_size, have: arena.len() });
         }
@@ -523,8 +517,7 @@ impl<'a> Program<'a> {
         let (out, scratch, rest) = carve(arena, out, scratch).ok_or(bad)?;
         let in0 = rest.get(r.in0 as usize, f.in0 as usize).ok_or(bad)?;
         let in1 = rest.get(r.in1 as usize, f.in1 as usize).ok_or(bad)?;
-        r.run_whole(self, in0, in1, out, scratch).map_err(|e| e.at(i))?;
-        Ok(r)
+        r.run_whole(self, in0, in1, out, scratch).map_err(|e| e.at(i))
     }
 }
 
